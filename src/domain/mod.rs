@@ -1,0 +1,16 @@
+//! Parsed domain values (SPEC §3). Each newtype is built only by its
+//! `parse`, so an invalid value cannot exist past the HTTP edge.
+
+pub mod city;
+pub mod mask;
+pub mod qr;
+pub mod resident;
+pub mod scene;
+pub mod target;
+pub mod trade;
+
+pub use city::CityNo;
+pub use qr::QrToken;
+pub use scene::SceneCode;
+pub use target::TargetType;
+pub use trade::{TargetId, TradeNo, TradeTime};

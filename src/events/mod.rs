@@ -1,0 +1,120 @@
+//! Events on the bus: one struct per `schemas/*.avsc`, written as Avro
+//! single-object encoding (`C3 01`, the 8-byte little-endian CRC-64-AVRO
+//! fingerprint of the writer schema, then the binary record), so any Avro
+//! tool can read a record from the files in `schemas/` alone.
+
+mod types;
+
+use std::sync::LazyLock;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::Schema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use types::{Notification, TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested};
+
+/// The single-object encoding marker.
+pub const MAGIC: [u8; 2] = [0xC3, 0x01];
+
+/// A failure to encode or decode an event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The bytes are not single-object encoded.
+    #[error("not Avro single-object encoding")]
+    NoMagic,
+    /// The writer schema's fingerprint is not one this build knows for the event.
+    #[error("unknown writer schema fingerprint {0}")]
+    UnknownSchema(String),
+    /// Avro itself failed.
+    #[error("avro: {0}")]
+    Avro(String),
+}
+
+impl From<apache_avro::Error> for EventError {
+    fn from(e: apache_avro::Error) -> Self {
+        EventError::Avro(e.to_string())
+    }
+}
+
+/// A parsed schema and its fingerprint.
+#[derive(Debug)]
+pub struct SchemaInfo {
+    pub schema: Schema,
+    pub fingerprint: [u8; 8],
+}
+
+impl SchemaInfo {
+    fn parse(src: &str) -> Self {
+        // The schema files are compiled in and checked by tests; a broken file
+        // is a build defect, so failing at first use is right.
+        #[allow(clippy::expect_used)]
+        let schema = Schema::parse_str(src).expect("schemas/*.avsc must parse");
+        let fp = schema.fingerprint::<Rabin>().bytes;
+        let mut fingerprint = [0u8; 8];
+        fingerprint.copy_from_slice(&fp[..8]);
+        SchemaInfo {
+            schema,
+            fingerprint,
+        }
+    }
+}
+
+/// An event type: its current schema and any older writer schemas it reads.
+pub trait Event: Serialize + DeserializeOwned {
+    /// The current (writer and reader) schema.
+    fn schema() -> &'static SchemaInfo;
+    /// Older versions this build can still read.
+    fn history() -> &'static [SchemaInfo] {
+        &[]
+    }
+}
+
+macro_rules! event {
+    ($t:ty, $file:literal) => {
+        impl Event for $t {
+            fn schema() -> &'static SchemaInfo {
+                static S: LazyLock<SchemaInfo> =
+                    LazyLock::new(|| SchemaInfo::parse(include_str!(concat!("../../schemas/", $file))));
+                &S
+            }
+        }
+    };
+}
+
+event!(TranscodeRequested, "TranscodeRequested.avsc");
+event!(TranscodeReplied, "TranscodeReplied.avsc");
+event!(TradeReported, "TradeReported.avsc");
+event!(TradeRecorded, "TradeRecorded.avsc");
+event!(Notification, "Notification.avsc");
+
+/// Encode an event as an Avro single object.
+pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {
+    let info = E::schema();
+    let value = apache_avro::to_value(e)?.resolve(&info.schema)?;
+    let body = apache_avro::to_avro_datum(&info.schema, value)?;
+    let mut out = Vec::with_capacity(10 + body.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&info.fingerprint);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decode an Avro single object written with the current or an older schema.
+pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, EventError> {
+    if bytes.len() < 10 || bytes[..2] != MAGIC {
+        return Err(EventError::NoMagic);
+    }
+    let fp = &bytes[2..10];
+    let reader = E::schema();
+    let writer = std::iter::once(reader)
+        .chain(E::history().iter())
+        .find(|s| s.fingerprint == fp)
+        .ok_or_else(|| EventError::UnknownSchema(hex::encode(fp)))?;
+    let mut body = &bytes[10..];
+    let value = apache_avro::from_avro_datum(&writer.schema, &mut body, Some(&reader.schema))?;
+    Ok(apache_avro::from_value(&value)?)
+}
+
+#[cfg(test)]
+mod tests;

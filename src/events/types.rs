@@ -1,0 +1,88 @@
+//! The event structs; field names are the schemas' (camelCase).
+
+use serde::{Deserialize, Serialize};
+
+/// See `schemas/TranscodeRequested.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscodeRequested {
+    pub request_id: String,
+    pub trace_id: String,
+    pub deadline_ms: i64,
+    pub reply_partition: i32,
+    pub city_no: String,
+    pub qr_token: String,
+    pub target_type: String,
+    pub scene_code: String,
+    pub target_object: String,
+}
+
+/// One code in a reply (schema `TargetCode`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetCodeRec {
+    pub target_qr_code: String,
+    pub target_id: String,
+    pub target_object: String,
+}
+
+/// See `schemas/TranscodeReplied.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscodeReplied {
+    pub request_id: String,
+    pub trace_id: String,
+    pub err_code: String,
+    pub err_msg: String,
+    pub codes: Vec<TargetCodeRec>,
+}
+
+/// See `schemas/TradeReported.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TradeReported {
+    pub trace_id: String,
+    pub received_at: i64,
+    pub city_no: String,
+    pub name: String,
+    pub idcard_no: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub trade_time: String,
+    pub trade_no: String,
+    pub msg: String,
+    pub trade_state: String,
+}
+
+/// See `schemas/TradeRecorded.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TradeRecorded {
+    pub trace_id: String,
+    pub recorded_at: i64,
+    pub subject_id: String,
+    pub city_no: String,
+    pub target_type: String,
+    pub target_name: String,
+    pub target_ref: String,
+    pub trade_time: String,
+    pub trade_no: String,
+    pub msg: String,
+    pub trade_state: String,
+}
+
+/// See `schemas/Notification.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub trace_id: String,
+    pub trade_no: String,
+    pub idcard_no: String,
+    pub user_phone: String,
+    pub title: String,
+    pub content: String,
+    pub city_no: String,
+    pub target_type: String,
+    pub trade_state: String,
+    pub trade_time: String,
+}
