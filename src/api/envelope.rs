@@ -15,7 +15,7 @@ pub struct Envelope<T> {
     pub err_code: String,
     #[serde(rename = "errMsg")]
     pub err_msg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
 }
 

@@ -123,13 +123,20 @@ impl EmbeddedBus {
     }
 
     /// A group member (`group` set) or a fixed-partition reader from the end.
-    pub fn subscribe(self: &Arc<Self>, topic: &str, group: Option<&str>, partition: Option<u32>) -> Result<EmbeddedConsumer, BusError> {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        topic: &str,
+        group: Option<&str>,
+        partition: Option<u32>,
+    ) -> Result<EmbeddedConsumer, BusError> {
         let log = self.log(topic)?;
         let member = self.db.generate_id()?;
         let mut positions = HashMap::new();
         if let Some(g) = group {
             let mut groups = lock(&self.groups);
-            let entry = groups.entry((topic.to_string(), g.to_string())).or_default();
+            let entry = groups
+                .entry((topic.to_string(), g.to_string()))
+                .or_default();
             entry.members.push(member);
             entry.generation += 1;
         } else {
@@ -223,7 +230,10 @@ impl EmbeddedConsumer {
                 self.cursor = (self.cursor + i + 1) % n;
                 return match decode_entry(&self.log.name, p, offset, &v) {
                     Some(r) => Ok(Some(r)),
-                    None => Err(BusError::Storage(format!("{}[{p}]@{offset} is corrupt", self.log.name))),
+                    None => Err(BusError::Storage(format!(
+                        "{}[{p}]@{offset} is corrupt",
+                        self.log.name
+                    ))),
                 };
             }
         }
@@ -249,9 +259,10 @@ impl EmbeddedConsumer {
 
     pub fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if let Some(group) = &self.group {
-            self.bus
-                .offsets
-                .insert(offset_key(group, &r.topic, r.partition), &(r.offset + 1).to_be_bytes())?;
+            self.bus.offsets.insert(
+                offset_key(group, &r.topic, r.partition),
+                &(r.offset + 1).to_be_bytes(),
+            )?;
         }
         Ok(())
     }

@@ -161,7 +161,10 @@ mod tests {
             .to_partition(3);
         assert_eq!(Message::from_bytes(&m.to_bytes()), Some(m.clone()));
         let r = decode_entry("t", 1, 7, &encode_entry(42, &m)).unwrap();
-        assert_eq!((r.offset, r.timestamp_ms, &r.payload[..]), (7, 42, &[1u8, 2, 3][..]));
+        assert_eq!(
+            (r.offset, r.timestamp_ms, &r.payload[..]),
+            (7, 42, &[1u8, 2, 3][..])
+        );
         assert_eq!(r.header("traceId"), Some("abc"));
         assert!(Message::from_bytes(&[0, 0, 0, 9]).is_none());
     }

@@ -85,7 +85,9 @@ impl Bus {
     /// at-least-once from the last committed offset.
     pub async fn subscribe(&self, topic: &str, group: &str) -> Result<Consumer, BusError> {
         match &self.backend {
-            Backend::Embedded(b) => Ok(Consumer::Embedded(b.subscribe(topic, Some(group), None)?)),
+            Backend::Embedded(b) => {
+                Ok(Consumer::Embedded(b.subscribe(topic, Some(group), None)?))
+            }
         }
     }
 
@@ -93,7 +95,11 @@ impl Bus {
     /// current end, never rebalanced, never committed.
     pub async fn assign(&self, topic: &str, partition: u32) -> Result<Consumer, BusError> {
         match &self.backend {
-            Backend::Embedded(b) => Ok(Consumer::Embedded(b.subscribe(topic, None, Some(partition))?)),
+            Backend::Embedded(b) => Ok(Consumer::Embedded(b.subscribe(
+                topic,
+                None,
+                Some(partition),
+            )?)),
         }
     }
 

@@ -104,14 +104,25 @@ mod tests {
     fn every_contract_topic_and_its_dlq_is_declared() {
         let t = Topics::new("x.").unwrap();
         let names: Vec<String> = t.declared().into_iter().map(|d| d.name).collect();
-        for topic in [Topic::TranscodeRequest, Topic::TranscodeReply, Topic::TradeReported, Topic::Trade, Topic::Notify] {
+        for topic in [
+            Topic::TranscodeRequest,
+            Topic::TranscodeReply,
+            Topic::TradeReported,
+            Topic::Trade,
+            Topic::Notify,
+        ] {
             assert!(names.contains(&t.name(topic)), "{topic:?}");
         }
         assert!(names.contains(&t.dlq(Topic::TradeReported)));
         assert_eq!(t.partitions("x.akm.trade"), 8);
         for d in t.declared() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&d.schema);
-            assert!(path.exists(), "{} names missing schema {}", d.name, d.schema);
+            assert!(
+                path.exists(),
+                "{} names missing schema {}",
+                d.name,
+                d.schema
+            );
         }
     }
 }

@@ -20,11 +20,7 @@ impl CityNo {
         let full = match raw.len() {
             6 => format!("{raw}000000"),
             12 => raw.to_string(),
-            n => {
-                return Err(ApiError::BadCity(format!(
-                    "长度应为6位或12位，实际为{n}位"
-                )))
-            }
+            n => return Err(ApiError::BadCity(format!("长度应为6位或12位，实际为{n}位"))),
         };
         if !full.starts_with(PROVINCE_PREFIX) {
             return Err(ApiError::BadCity(format!(

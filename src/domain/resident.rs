@@ -7,7 +7,12 @@ use crate::error::ApiError;
 
 /// A one-character code field with a fixed set of values (healthLevel,
 /// authType, dataSource); parsed against its allowed set.
-fn code_in(field: &'static str, raw: &str, allowed: &[&str], hint: &str) -> Result<String, ApiError> {
+fn code_in(
+    field: &'static str,
+    raw: &str,
+    allowed: &[&str],
+    hint: &str,
+) -> Result<String, ApiError> {
     if allowed.contains(&raw) {
         Ok(raw.to_string())
     } else {
@@ -17,7 +22,12 @@ fn code_in(field: &'static str, raw: &str, allowed: &[&str], hint: &str) -> Resu
 
 /// healthLevel: 1 green, 2 yellow, 3 red.
 pub fn health_level(raw: &str) -> Result<String, ApiError> {
-    code_in("healthLevel", raw, &["1", "2", "3"], "应为1（绿码）、2（黄码）或3（红码）")
+    code_in(
+        "healthLevel",
+        raw,
+        &["1", "2", "3"],
+        "应为1（绿码）、2（黄码）或3（红码）",
+    )
 }
 
 /// authType: 1 password, 2 face, 3 fingerprint, 4 third-party password.
@@ -27,13 +37,19 @@ pub fn auth_type(raw: &str) -> Result<String, ApiError> {
 
 /// dataSource: 1 Anhui Ankang code, 2 national health code.
 pub fn data_source(raw: &str) -> Result<String, ApiError> {
-    code_in("dataSource", raw, &["1", "2"], "应为1（安徽省安康码）或2（国家健康码）")
+    code_in(
+        "dataSource",
+        raw,
+        &["1", "2"],
+        "应为1（安徽省安康码）或2（国家健康码）",
+    )
 }
 
 /// An ID number as residents are keyed: 1..=32 printable characters
 /// (other certificate types exist, so not only the 18-character form).
 pub fn idcard_no(raw: &str) -> Result<String, ApiError> {
-    let ok = (1..=32).contains(&raw.chars().count()) && raw.chars().all(|c| c.is_ascii_alphanumeric());
+    let ok =
+        (1..=32).contains(&raw.chars().count()) && raw.chars().all(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(raw.to_string())
     } else {
@@ -117,6 +133,9 @@ impl TranscodeConfig {
     /// Whether this target serves the scene (no restriction when empty).
     pub fn serves(&self, scene: &crate::domain::SceneCode) -> bool {
         self.scene_code.trim().is_empty()
-            || self.scene_code.split(',').any(|s| s.trim() == scene.as_str())
+            || self
+                .scene_code
+                .split(',')
+                .any(|s| s.trim() == scene.as_str())
     }
 }

@@ -14,7 +14,10 @@ impl TradeNo {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let n = raw.chars().count();
         if n == 0 || n >= 50 {
-            return Err(ApiError::bad("tradeNo", format!("长度应小于50位，实际为{n}位")));
+            return Err(ApiError::bad(
+                "tradeNo",
+                format!("长度应小于50位，实际为{n}位"),
+            ));
         }
         if raw.chars().any(char::is_control) {
             return Err(ApiError::bad("tradeNo", "不能包含控制字符"));
@@ -41,7 +44,10 @@ impl TargetId {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let n = raw.chars().count();
         if n == 0 || n >= 100 {
-            return Err(ApiError::bad("targetId", format!("长度应小于100位，实际为{n}位")));
+            return Err(ApiError::bad(
+                "targetId",
+                format!("长度应小于100位，实际为{n}位"),
+            ));
         }
         Ok(TargetId(raw.to_string()))
     }
@@ -57,7 +63,12 @@ pub struct TradeTime(NaiveDateTime);
 
 impl TradeTime {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let bad = || ApiError::bad("tradeTime", "应为14位有效时间yyyyMMddHHmmss，例如20200628193425");
+        let bad = || {
+            ApiError::bad(
+                "tradeTime",
+                "应为14位有效时间yyyyMMddHHmmss，例如20200628193425",
+            )
+        };
         if raw.len() != 14 || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -86,7 +97,13 @@ mod tests {
         let t = TradeTime::parse("20200628193425").unwrap();
         assert_eq!(t.readable(), "2020-06-28 19:34:25");
         assert_eq!(t.compact(), "20200628193425");
-        for bad in ["20200230120000", "20201328193425", "2020062819342", "2020-06-28 19:3", "20200628253425"] {
+        for bad in [
+            "20200230120000",
+            "20201328193425",
+            "2020062819342",
+            "2020-06-28 19:3",
+            "20200628253425",
+        ] {
             assert_eq!(TradeTime::parse(bad).unwrap_err().code(), "4001", "{bad}");
         }
     }

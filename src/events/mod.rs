@@ -12,7 +12,9 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use types::{Notification, TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested};
+pub use types::{
+    Notification, TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
+};
 
 /// The single-object encoding marker.
 pub const MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -74,8 +76,9 @@ macro_rules! event {
     ($t:ty, $file:literal) => {
         impl Event for $t {
             fn schema() -> &'static SchemaInfo {
-                static S: LazyLock<SchemaInfo> =
-                    LazyLock::new(|| SchemaInfo::parse(include_str!(concat!("../../schemas/", $file))));
+                static S: LazyLock<SchemaInfo> = LazyLock::new(|| {
+                    SchemaInfo::parse(include_str!(concat!("../../schemas/", $file)))
+                });
                 &S
             }
         }

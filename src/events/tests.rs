@@ -57,7 +57,10 @@ fn every_schema_parses_and_every_event_round_trips() {
         scene_code: String::new(),
         target_object: "{}".into(),
     };
-    assert_eq!(decode::<TranscodeRequested>(&encode(&req).unwrap()).unwrap(), req);
+    assert_eq!(
+        decode::<TranscodeRequested>(&encode(&req).unwrap()).unwrap(),
+        req
+    );
     let rep = TranscodeReplied {
         request_id: "r".into(),
         trace_id: "t".into(),
@@ -69,14 +72,20 @@ fn every_schema_parses_and_every_event_round_trips() {
             target_object: String::new(),
         }],
     };
-    assert_eq!(decode::<TranscodeReplied>(&encode(&rep).unwrap()).unwrap(), rep);
+    assert_eq!(
+        decode::<TranscodeReplied>(&encode(&rep).unwrap()).unwrap(),
+        rep
+    );
     let _ = TradeRecorded::schema();
     let _ = Notification::schema();
 }
 
 #[test]
 fn garbage_and_foreign_schemas_are_rejected() {
-    assert!(matches!(decode::<TradeReported>(b"{}"), Err(EventError::NoMagic)));
+    assert!(matches!(
+        decode::<TradeReported>(b"{}"),
+        Err(EventError::NoMagic)
+    ));
     let other = encode(&sample()).unwrap();
     assert!(matches!(
         decode::<Notification>(&other),
@@ -108,7 +117,12 @@ fn old_writer_schemas_resolve_against_new_readers() {
     rec.put("qrToken", "q");
     rec.put("targetType", "3401002");
     let body = apache_avro::to_avro_datum(&old, rec).unwrap();
-    let value = apache_avro::from_avro_datum(&old, &mut &body[..], Some(&TranscodeRequested::schema().schema)).unwrap();
+    let value = apache_avro::from_avro_datum(
+        &old,
+        &mut &body[..],
+        Some(&TranscodeRequested::schema().schema),
+    )
+    .unwrap();
     let ev: TranscodeRequested = apache_avro::from_value(&value).unwrap();
     assert_eq!(ev.scene_code, "");
     assert_eq!(ev.target_object, "");

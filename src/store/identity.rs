@@ -21,8 +21,14 @@ impl Store {
         self.residents.len()
     }
 
-    pub fn put_card(&self, idcard_no: &str, t: &TargetType, c: &FusedCard) -> Result<(), StoreError> {
-        self.cards.insert(key2(idcard_no, t.as_str()), to_json(c)?)?;
+    pub fn put_card(
+        &self,
+        idcard_no: &str,
+        t: &TargetType,
+        c: &FusedCard,
+    ) -> Result<(), StoreError> {
+        self.cards
+            .insert(key2(idcard_no, t.as_str()), to_json(c)?)?;
         Ok(())
     }
 
@@ -34,7 +40,8 @@ impl Store {
     }
 
     pub fn put_qr(&self, token: &QrToken, g: &QrGrant) -> Result<(), StoreError> {
-        self.qrcodes.insert(token.as_str().as_bytes(), to_json(g)?)?;
+        self.qrcodes
+            .insert(token.as_str().as_bytes(), to_json(g)?)?;
         Ok(())
     }
 

@@ -30,7 +30,12 @@ pub struct OutboxEntry {
 
 impl Store {
     /// Record `trade_no` with `digest` and queue `messages`, atomically.
-    pub fn accept_trade(&self, trade_no: &str, digest: &[u8], messages: &[Message]) -> Result<Accepted, StoreError> {
+    pub fn accept_trade(
+        &self,
+        trade_no: &str,
+        digest: &[u8],
+        messages: &[Message],
+    ) -> Result<Accepted, StoreError> {
         let result = (&self.trades, &self.outbox).transaction(|(trades, outbox)| {
             if let Some(seen) = trades.get(trade_no.as_bytes())? {
                 return Ok(if seen.as_ref() == digest {
@@ -95,7 +100,8 @@ impl Store {
     /// Record that the resident was told about this trade.
     pub fn mark_delivered(&self, trade_no: &str) -> Result<(), StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
-        self.delivered.insert(trade_no.as_bytes(), &now.to_be_bytes())?;
+        self.delivered
+            .insert(trade_no.as_bytes(), &now.to_be_bytes())?;
         Ok(())
     }
 }

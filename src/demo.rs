@@ -1,0 +1,106 @@
+//! Demo data for `akm serve --role all`: target configs for the spec's
+//! target types, three residents, their cards in the card simulator, and a
+//! fresh QR code with a ready-to-paste transcode curl.
+
+use crate::api::admin::issue_qr;
+use crate::config::Settings;
+use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
+use crate::domain::{CityNo, TargetType};
+use crate::startup::Platform;
+
+/// Demo residents: (ID number, name, phone, health level, universal authorization).
+pub const RESIDENTS: &[(&str, &str, &str, &str, bool)] = &[
+    ("340102199003073238", "张三", "15665439684", "1", true),
+    ("340104198805121234", "李四", "13955110000", "2", true),
+    ("34011119770101111X", "王五", "18655120000", "1", false),
+];
+
+fn scenes_for(t: &str) -> &'static str {
+    match (t, &t[4..]) {
+        ("3400001", _) => "01001,01002,01003,01005,01006,02002",
+        ("3400004", _) => "04001,04002,04003,04004",
+        ("3402050", _) => "02001",
+        (_, "002") => "01001,01002,01003,01004,01006",
+        (_, "003") => "01001,01003,01005,01006",
+        _ => "",
+    }
+}
+
+/// Seed (when asked, or when the province holds nothing yet) and return the demo curl.
+pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>> {
+    let (Some((province, _)), Some((city, city_addr)), Some(card)) =
+        (&p.province, &p.city, &p.card_sim)
+    else {
+        return Ok(None);
+    };
+    let wanted = settings.demo.unwrap_or_else(|| province.store.is_empty());
+    if !wanted {
+        return Ok(None);
+    }
+    for t in TargetType::all_builtin() {
+        let region = &t.as_str()[..4];
+        let area = if t.as_str().starts_with("3400") || t.as_str() == "3402050" {
+            CityNo::province()
+        } else {
+            CityNo::parse(&format!("{region}00"))?
+        };
+        let c = TranscodeConfig {
+            belongarea: area.to_string(),
+            target_name: t.builtin_name().unwrap_or_default(),
+            target_type: t.to_string(),
+            target_url: card.url(t.as_str()),
+            scene_code: scenes_for(t.as_str()).to_string(),
+        };
+        province.store.put_config(&c)?;
+        if region == city.city_no.region() || t.as_str().starts_with("3400") {
+            city.store.put_config(&TranscodeConfig {
+                belongarea: city.city_no.prefecture().to_string(),
+                ..c
+            })?;
+        }
+    }
+    for (id, name, phone, level, auth) in RESIDENTS {
+        province.store.put_resident(&Resident {
+            idcard_no: id.to_string(),
+            name: name.to_string(),
+            user_phone: phone.to_string(),
+            health_level: level.to_string(),
+            data_source: "1".into(),
+            universal_auth: *auth,
+        })?;
+    }
+    let (zhang, ..) = RESIDENTS[0];
+    let health = TargetType::parse(&format!("{}002", city.city_no.region()))?;
+    let social = TargetType::parse("3400001")?;
+    for (t, id) in [(&health, "EHC-0001"), (&social, "SSC-0001")] {
+        province.store.put_card(
+            zhang,
+            t,
+            &FusedCard {
+                target_id: id.into(),
+                target_object: String::new(),
+            },
+        )?;
+        card.add_card(zhang, t.as_str(), id, "");
+    }
+    card.add_card(RESIDENTS[1].0, health.as_str(), "EHC-0002", "");
+    let issued = issue_qr(
+        province,
+        zhang,
+        &CityNo::province(),
+        "2".into(),
+        "face-demo".into(),
+        settings.qr_ttl_seconds,
+        true,
+    )
+    .map_err(|e| anyhow::anyhow!("demo QR: {e}"))?;
+    let body = serde_json::json!({
+        "cityNo": city.city_no.as_str()[..6].to_string(),
+        "qrCodeUrl": issued.qr_code_url,
+        "targetType": health.as_str(),
+        "sceneCode": "01002",
+    });
+    Ok(Some(format!(
+        "curl -s -X POST http://{city_addr}/api/v1/transcode -H 'Content-Type: application/json' -d '{body}'"
+    )))
+}

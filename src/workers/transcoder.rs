@@ -1,0 +1,107 @@
+//! The transcoder: consumes akm.transcode.request, runs each request (at
+//! most `transcode_concurrency` at once) and publishes the answer to the
+//! requester's reply partition. A request is committed when taken: it is
+//! worthless after its deadline, so it is never redone after a crash, and a
+//! request whose deadline has passed is skipped.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::bus::{BusError, Message, Record, Topic};
+use crate::events::{self, TargetCodeRec, TranscodeReplied, TranscodeRequested};
+use crate::node::Node;
+use crate::service::transcode;
+use crate::workers::{consume, Flow};
+
+/// Run the transcoder group member until cancelled.
+pub async fn run(node: Arc<Node>, limit: Arc<Semaphore>) {
+    consume::<TranscodeRequested, _, _>(
+        node,
+        Topic::TranscodeRequest,
+        "akm-transcoder",
+        move |node, ev, rec| {
+            let limit = limit.clone();
+            async move { take(node, ev, rec, limit).await }
+        },
+    )
+    .await
+}
+
+async fn take(
+    node: Arc<Node>,
+    ev: TranscodeRequested,
+    _rec: Record,
+    limit: Arc<Semaphore>,
+) -> Result<Flow, BusError> {
+    if ev.deadline_ms <= Node::now_ms() {
+        tracing::info!(request_id = %ev.request_id, "transcode request past its deadline skipped");
+        return Ok(Flow::Commit);
+    }
+    let Ok(permit) = limit.acquire_owned().await else {
+        return Ok(Flow::Stop);
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let span =
+            tracing::info_span!("transcode", trace_id = %ev.trace_id, request_id = %ev.request_id);
+        let _e = span.enter();
+        drop(_e);
+        let reply = match transcode::run(&node, &ev).await {
+            Ok(codes) => TranscodeReplied {
+                request_id: ev.request_id.clone(),
+                trace_id: ev.trace_id.clone(),
+                err_code: "200".into(),
+                err_msg: if codes.is_empty() {
+                    "用户未持有该目标卡码"
+                } else {
+                    "转码成功"
+                }
+                .into(),
+                codes: codes
+                    .into_iter()
+                    .map(|c| TargetCodeRec {
+                        target_qr_code: c.target_qr_code,
+                        target_id: c.target_id,
+                        target_object: c.target_object,
+                    })
+                    .collect(),
+            },
+            Err(e) => {
+                if e.code().starts_with('5') {
+                    tracing::warn!(request_id = %ev.request_id, code = e.code(), error = %e, "transcode failed");
+                }
+                TranscodeReplied {
+                    request_id: ev.request_id.clone(),
+                    trace_id: ev.trace_id.clone(),
+                    err_code: e.code().to_string(),
+                    err_msg: e.to_string(),
+                    codes: Vec::new(),
+                }
+            }
+        };
+        if reply_to(&node, &ev, &reply).await.is_err() {
+            tracing::error!(request_id = %ev.request_id, "transcode reply could not be published");
+        }
+    });
+    Ok(Flow::Commit)
+}
+
+async fn reply_to(
+    node: &Node,
+    ev: &TranscodeRequested,
+    reply: &TranscodeReplied,
+) -> Result<(), BusError> {
+    if ev.deadline_ms <= Node::now_ms() {
+        return Ok(()); // nobody waits any more
+    }
+    let payload = events::encode(reply).map_err(|e| BusError::Storage(e.to_string()))?;
+    let m = Message::new(
+        node.bus.topics().name(Topic::TranscodeReply),
+        ev.request_id.as_bytes().to_vec(),
+        payload,
+    )
+    .header("traceId", ev.trace_id.clone())
+    .to_partition(ev.reply_partition.max(0) as u32);
+    node.bus.publish(m).await.map(|_| ())
+}
