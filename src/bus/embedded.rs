@@ -159,6 +159,12 @@ impl EmbeddedBus {
         })
     }
 
+    /// The next offset of each partition (the high watermarks).
+    pub fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        let log = self.log(topic)?;
+        Ok(log.partitions.iter().map(|p| *lock(&p.next)).collect())
+    }
+
     fn committed(&self, group: &str, topic: &str, p: u32) -> Result<u64, BusError> {
         Ok(self
             .offsets

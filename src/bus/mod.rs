@@ -103,6 +103,18 @@ impl Bus {
         }
     }
 
+    /// The next offset of each partition of `topic` (high watermarks).
+    pub async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        match &self.backend {
+            Backend::Embedded(b) => b.end_offsets(topic),
+        }
+    }
+
+    /// How many records `topic` holds in all (sum of high watermarks).
+    pub async fn count(&self, topic: &str) -> Result<u64, BusError> {
+        Ok(self.end_offsets(topic).await?.iter().sum())
+    }
+
     /// How many partitions `topic` has.
     pub fn partitions(&self, topic: &str) -> u32 {
         self.topics.partitions(topic)

@@ -1,0 +1,225 @@
+//! Starting a platform on free ports with a fresh data dir, and talking to it.
+
+use std::time::Duration;
+
+use akm::config::Settings;
+use akm::domain::resident::QrGrant;
+use akm::domain::{CityNo, QrToken};
+use akm::{Platform, Roles};
+use serde_json::{json, Value};
+
+pub const ZHANG: &str = "340102199003073238";
+pub const WANG: &str = "34011119770101111X";
+pub const HEALTH: &str = "3401002";
+/// How long a test waits for an event before failing.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub struct App {
+    pub p: Platform,
+    pub http: reqwest::Client,
+    pub _dir: tempfile::TempDir,
+}
+
+pub fn settings(dir: &std::path::Path) -> Settings {
+    Settings {
+        data_dir: dir.to_path_buf(),
+        province_listen: "127.0.0.1:0".into(),
+        city_listen: "127.0.0.1:0".into(),
+        sim_card_listen: "127.0.0.1:0".into(),
+        sim_push_listen: "127.0.0.1:0".into(),
+        demo: Some(false),
+        retry_max_ms: 200,
+        workers: 2,
+        ..Settings::default()
+    }
+}
+
+/// Role `all` with the test data of [`provision`].
+pub async fn spawn() -> App {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    f(&mut s);
+    let p = akm::start(s, Roles::All).await.unwrap();
+    let app = App {
+        p,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    };
+    app.provision().await;
+    app
+}
+
+impl App {
+    pub fn province(&self) -> String {
+        self.p.province_url().unwrap()
+    }
+
+    pub fn city(&self) -> String {
+        self.p.city_url().unwrap()
+    }
+
+    pub fn card(&self) -> &akm::sim::CardSim {
+        self.p.card_sim.as_ref().unwrap()
+    }
+
+    pub fn push(&self) -> &akm::sim::PushSim {
+        self.p.push_sim.as_ref().unwrap()
+    }
+
+    pub fn province_node(&self) -> &akm::node::Node {
+        &self.p.province.as_ref().unwrap().0
+    }
+
+    pub fn city_node(&self) -> &akm::node::Node {
+        &self.p.city.as_ref().unwrap().0
+    }
+
+    /// POST JSON; returns the HTTP status and the body.
+    pub async fn post(&self, base: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            self.admin(self.http.post(format!("{base}{path}")), path)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn put(&self, base: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            self.admin(self.http.put(format!("{base}{path}")), path)
+                .json(body),
+        )
+        .await
+    }
+
+    fn admin(&self, req: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
+        match (
+            &self.province_node().settings.admin_token,
+            path.starts_with("/admin"),
+        ) {
+            (Some(t), true) => req.bearer_auth(t),
+            _ => req,
+        }
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, v)
+    }
+
+    /// A health-card config for Hefei (scenes 01002, 01003) on both nodes,
+    /// social security at province level, two residents, cards.
+    async fn provision(&self) {
+        let card_url = self.card().url(HEALTH);
+        for base in [self.province(), self.city()] {
+            let (s, b) = self
+                .put(
+                    &base,
+                    "/admin/v1/transcode-configs",
+                    &json!({
+                    "belongarea": "340100", "targetType": HEALTH, "targetName": "合肥电子健康卡",
+                    "targetUrl": card_url, "sceneCode": "01002,01003"}),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+        let (s, _) = self
+            .put(
+                &self.province(),
+                "/admin/v1/transcode-configs",
+                &json!({
+                "belongarea": "340000000000", "targetType": "3400001", "targetName": "电子社保卡",
+                "targetUrl": self.card().url("3400001"), "senceCode": ""}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        for (id, name, phone, auth) in [
+            (ZHANG, "张三", "15665439684", true),
+            (WANG, "王五", "18655120000", false),
+        ] {
+            let (s, b) = self
+                .put(
+                    &self.province(),
+                    "/admin/v1/residents",
+                    &json!({
+                    "idcardNo": id, "name": name, "userPhone": phone, "healthLevel": "1",
+                    "dataSource": "1", "universalAuth": auth}),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+        }
+        let (s, _) = self
+            .put(
+                &self.province(),
+                &format!("/admin/v1/residents/{ZHANG}/cards/{HEALTH}"),
+                &json!({
+                "targetId": "EHC-0001", "targetObject": "{\"level\":1}"}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        self.card().add_card(ZHANG, HEALTH, "EHC-0001", "");
+        self.card()
+            .add_card(ZHANG, HEALTH, "EHC-0001-B", "{\"kid\":1}");
+    }
+
+    /// A fresh QR code URL for a resident.
+    pub async fn qr(&self, id: &str) -> String {
+        let (s, b) = self
+            .post(
+                &self.province(),
+                "/admin/v1/qrcodes",
+                &json!({"idcardNo": id, "authType": "2", "authObject": "face-1"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b["data"]["qrCodeUrl"].as_str().unwrap().to_string()
+    }
+
+    /// A QR code URL whose grant expired a second ago.
+    pub fn expired_qr(&self, id: &str) -> String {
+        let token = QrToken::generate();
+        let grant = QrGrant {
+            idcard_no: id.into(),
+            city_no: "340000000000".into(),
+            auth_type: "1".into(),
+            auth_object: String::new(),
+            is_self: true,
+            expires_at: chrono::Utc::now().timestamp_millis() - 1000,
+        };
+        self.province_node().store.put_qr(&token, &grant).unwrap();
+        token.url(&CityNo::province())
+    }
+}
+
+/// A valid callback body.
+pub fn trade(no: &str) -> Value {
+    json!({
+        "cityNo": "340100", "name": "张三", "idcardNo": ZHANG, "targetType": HEALTH,
+        "targetId": "EHC-0001", "tradeTime": "20200628193425", "tradeNo": no,
+        "msg": "交易成功", "tradeState": "1"
+    })
+}
+
+/// Assert an error envelope: status, errCode, flag = status, errMsg mentions `needle`.
+pub fn assert_err(got: &(u16, Value), status: u16, code: &str, needle: &str) {
+    let (s, b) = got;
+    assert_eq!(*s, status, "{b}");
+    assert_eq!(b["errCode"], code, "{b}");
+    assert_eq!(b["flag"], status.to_string(), "{b}");
+    let msg = b["errMsg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(needle),
+        "errMsg {msg:?} should mention {needle:?}"
+    );
+    assert!(
+        msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "errMsg not Chinese: {msg}"
+    );
+}

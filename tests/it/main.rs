@@ -1,0 +1,9 @@
+//! Integration tests: the platform's real HTTP listeners, its bus and
+//! store, and the simulators as real HTTP servers.
+
+mod bad_input;
+mod city;
+mod helpers;
+mod persistence;
+mod pipeline;
+mod province;

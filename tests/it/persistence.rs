@@ -1,0 +1,120 @@
+//! Data and accepted trades survive `kill -9` of the whole binary.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use akm::sim::PushSim;
+use serde_json::json;
+
+use crate::helpers::{trade, WAIT, ZHANG};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Node {
+    child: Child,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `akm serve --role all` and wait for its two "listening" lines.
+fn serve(dir: &std::path::Path, ports: &[u16; 4], push_url: &str) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(["serve", "--role", "all", "--data-dir"])
+        .arg(dir)
+        .env("AKM_PROVINCE_LISTEN", format!("127.0.0.1:{}", ports[0]))
+        .env("AKM_CITY_LISTEN", format!("127.0.0.1:{}", ports[1]))
+        .env("AKM_SIM_CARD_LISTEN", format!("127.0.0.1:{}", ports[2]))
+        .env("AKM_SIM_PUSH_LISTEN", format!("127.0.0.1:{}", ports[3]))
+        .env("AKM_PUSH_URL", push_url)
+        .env("AKM_RETRY_MAX_MS", "200")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut ready = 0;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("listening") {
+            ready += 1;
+            if ready == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(ready, 2, "akm did not come up");
+    // keep draining its log so it never blocks on a full pipe
+    std::thread::spawn(move || lines.for_each(drop));
+    Node { child }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_and_accepted_trades_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let push = PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    push.fail_next(u32::MAX, 503); // nothing gets through before the kill
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let http = reqwest::Client::new();
+    let city = format!("http://127.0.0.1:{}", ports[1]);
+    let province = format!("http://127.0.0.1:{}", ports[0]);
+
+    let mut node = serve(dir.path(), &ports, &push.url());
+    let r = http
+        .post(format!("{city}/api/v1/callback"))
+        .json(&trade("K-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    node.child.kill().unwrap(); // SIGKILL
+    node.child.wait().unwrap();
+    drop(node);
+
+    push.fail_next(0, 503);
+    let _node = serve(dir.path(), &ports, &push.url());
+    assert!(push.wait_for(1, WAIT).await, "the accepted trade was lost");
+    assert_eq!(push.pushes()[0]["tradeNo"], "K-1");
+    // demo data (seeded on the first start) is still there: residents and configs
+    let r = http
+        .post(format!("{province}/admin/v1/qrcodes"))
+        .json(&json!({"idcardNo": ZHANG}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: serde_json::Value = http
+        .post(format!("{city}/api/v1/transcode-config"))
+        .json(&json!({"cityNo": "340100", "targetType": "3401002"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["errCode"], "200", "{r}");
+    // and the trade is not taken twice
+    let r: serde_json::Value = http
+        .post(format!("{city}/api/v1/callback"))
+        .json(&trade("K-1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["errMsg"].as_str().unwrap().contains("重复"), "{r}");
+}
