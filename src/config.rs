@@ -25,6 +25,7 @@ pub struct Settings {
     /// Push gateway the notifier calls (`AKM_PUSH_URL`); default: the simulator.
     pub push_url: Option<String>,
     /// The city's own cityNo (`AKM_CITY_NO`).
+    #[serde(deserialize_with = "text")]
     pub city_no: String,
     /// Province base URL a city calls (`AKM_PROVINCE_URL`); default: the province listener.
     pub province_url: Option<String>,
@@ -33,6 +34,7 @@ pub struct Settings {
     /// Kafka bootstrap servers (`AKM_KAFKA_BROKERS`).
     pub kafka_brokers: String,
     /// Prefix of every topic name (`AKM_TOPIC_PREFIX`).
+    #[serde(deserialize_with = "text")]
     pub topic_prefix: String,
     /// Transcode request-reply deadline in ms (`AKM_TRANSCODE_TIMEOUT_MS`).
     pub transcode_timeout_ms: u64,
@@ -41,6 +43,7 @@ pub struct Settings {
     /// Seed demo data (`AKM_DEMO`); default: role `all` with no data yet.
     pub demo: Option<bool>,
     /// Bearer token required on `/admin/*` when set (`AKM_ADMIN_TOKEN`).
+    #[serde(deserialize_with = "opt_text")]
     pub admin_token: Option<String>,
     /// Most transcode requests waiting for a reply per node (`AKM_MAX_PENDING`); more get 4029.
     pub max_pending: usize,
@@ -52,6 +55,33 @@ pub struct Settings {
     pub http_timeout_ms: u64,
     /// Longest wait between two delivery retries, ms (`AKM_RETRY_MAX_MS`).
     pub retry_max_ms: u64,
+}
+
+/// A string setting that env or TOML may spell as a number (`AKM_CITY_NO=340100`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    S(String),
+    U(u64),
+    I(i64),
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        match t {
+            Text::S(s) => s,
+            Text::U(n) => n.to_string(),
+            Text::I(n) => n.to_string(),
+        }
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::deserialize(d).map(String::from)
+}
+
+fn opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<Text>::deserialize(d).map(|t| t.map(String::from))
 }
 
 impl Default for Settings {
@@ -134,23 +164,85 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// Every setting of SPEC §8: (env name, file key, value, how to read it back).
+    const ALL: &[(&str, &str, &str)] = &[
+        ("AKM_DATA_DIR", "data_dir", "/srv/akm"),
+        ("AKM_PROVINCE_LISTEN", "province_listen", "0.0.0.0:18080"),
+        ("AKM_CITY_LISTEN", "city_listen", "0.0.0.0:18081"),
+        ("AKM_SIM_CARD_LISTEN", "sim_card_listen", "0.0.0.0:18090"),
+        ("AKM_SIM_PUSH_LISTEN", "sim_push_listen", "0.0.0.0:18091"),
+        ("AKM_PUSH_URL", "push_url", "http://push.example/push"),
+        ("AKM_CITY_NO", "city_no", "340200"),
+        ("AKM_PROVINCE_URL", "province_url", "http://province.example"),
+        ("AKM_BUS", "bus", "kafka"),
+        ("AKM_KAFKA_BROKERS", "kafka_brokers", "k1:9092,k2:9092"),
+        ("AKM_TOPIC_PREFIX", "topic_prefix", "prod."),
+        ("AKM_TRANSCODE_TIMEOUT_MS", "transcode_timeout_ms", "1500"),
+        ("AKM_QR_TTL_SECONDS", "qr_ttl_seconds", "120"),
+        ("AKM_DEMO", "demo", "false"),
+    ];
+
+    fn check(s: &Settings) {
+        assert_eq!(s.data_dir, PathBuf::from("/srv/akm"));
+        assert_eq!(s.province_listen, "0.0.0.0:18080");
+        assert_eq!(s.city_listen, "0.0.0.0:18081");
+        assert_eq!(s.sim_card_listen, "0.0.0.0:18090");
+        assert_eq!(s.sim_push_listen, "0.0.0.0:18091");
+        assert_eq!(s.push_url.as_deref(), Some("http://push.example/push"));
+        assert_eq!(s.city_no, "340200");
+        assert_eq!(s.province_url.as_deref(), Some("http://province.example"));
+        assert_eq!(s.bus, "kafka");
+        assert_eq!(s.kafka_brokers, "k1:9092,k2:9092");
+        assert_eq!(s.topic_prefix, "prod.");
+        assert_eq!(s.transcode_timeout_ms, 1500);
+        assert_eq!(s.qr_ttl_seconds, 120);
+        assert_eq!(s.demo, Some(false));
+    }
+
     #[test]
     #[allow(clippy::result_large_err)]
-    fn file_then_env_override_defaults() {
+    fn every_setting_works_by_env() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "akm.toml",
-                "city_listen = \"0.0.0.0:9000\"\nqr_ttl_seconds = 60\n",
-            )?;
+            for (env, _, v) in ALL {
+                jail.set_env(env, v);
+            }
+            check(&Settings::load(None).map_err(|e| e.to_string())?);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn every_setting_works_by_file_and_env_wins() {
+        figment::Jail::expect_with(|jail| {
+            let mut file = String::new();
+            for (_, key, v) in ALL {
+                let quoted = if v.parse::<u64>().is_ok() || *v == "false" { v.to_string() } else { format!("{v:?}") };
+                file.push_str(&format!("{key} = {quoted}\n"));
+            }
+            jail.create_file("akm.toml", &file)?;
+            check(&Settings::load(Some(Path::new("akm.toml"))).map_err(|e| e.to_string())?);
             jail.set_env("AKM_QR_TTL_SECONDS", "30");
-            jail.set_env("AKM_TOPIC_PREFIX", "prod.");
-            let s = Settings::load(Some(Path::new("akm.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(s.city_listen, "0.0.0.0:9000");
-            assert_eq!(s.qr_ttl_seconds, 30);
-            assert_eq!(s.topic_prefix, "prod.");
-            assert_eq!(s.province_listen, "127.0.0.1:8080");
+            assert_eq!(Settings::load(Some(Path::new("akm.toml"))).map_err(|e| e.to_string())?.qr_ttl_seconds, 30);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn defaults_are_the_spec_s_and_bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s, Settings::default());
+            assert_eq!((s.province_listen.as_str(), s.city_listen.as_str()), ("127.0.0.1:8080", "127.0.0.1:8081"));
+            assert_eq!((s.transcode_timeout_ms, s.qr_ttl_seconds, s.city_no.as_str()), (3000, 300, "340100"));
             jail.set_env("AKM_BUS", "rabbit");
-            assert!(Settings::load(None).is_err());
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("AKM_BUS"), "{e}");
+            jail.set_env("AKM_BUS", "embedded");
+            jail.set_env("AKM_CITY_NO", "12");
+            assert!(Settings::load(None).unwrap_err().to_string().contains("AKM_CITY_NO"));
+            assert!(Settings::load(Some(Path::new("missing.toml"))).is_err());
             Ok(())
         });
     }

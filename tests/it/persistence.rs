@@ -118,3 +118,36 @@ async fn data_and_accepted_trades_survive_kill_9() {
         .unwrap();
     assert!(r["errMsg"].as_str().unwrap().contains("重复"), "{r}");
 }
+
+/// The README's run command: `akm serve --role all` seeds demo data and
+/// prints a curl whose transcode returns target codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_curl_returns_target_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(["serve", "--role", "all", "--data-dir"])
+        .arg(dir.path())
+        .env("AKM_PROVINCE_LISTEN", format!("127.0.0.1:{}", ports[0]))
+        .env("AKM_CITY_LISTEN", format!("127.0.0.1:{}", ports[1]))
+        .env("AKM_SIM_CARD_LISTEN", format!("127.0.0.1:{}", ports[2]))
+        .env("AKM_SIM_PUSH_LISTEN", format!("127.0.0.1:{}", ports[3]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let curl = BufReader::new(stdout)
+        .lines()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("curl "))
+        .expect("no curl printed");
+    let _guard = Node { child };
+    // curl -s -X POST <url> -H '...' -d '<body>'
+    let url = curl.split_whitespace().nth(4).unwrap().to_string();
+    let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    let r: serde_json::Value = reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["errCode"], "200", "{r}");
+    assert!(!r["data"].as_array().unwrap().is_empty(), "{r}");
+}
