@@ -173,7 +173,11 @@ mod tests {
         ("AKM_SIM_PUSH_LISTEN", "sim_push_listen", "0.0.0.0:18091"),
         ("AKM_PUSH_URL", "push_url", "http://push.example/push"),
         ("AKM_CITY_NO", "city_no", "340200"),
-        ("AKM_PROVINCE_URL", "province_url", "http://province.example"),
+        (
+            "AKM_PROVINCE_URL",
+            "province_url",
+            "http://province.example",
+        ),
         ("AKM_BUS", "bus", "kafka"),
         ("AKM_KAFKA_BROKERS", "kafka_brokers", "k1:9092,k2:9092"),
         ("AKM_TOPIC_PREFIX", "topic_prefix", "prod."),
@@ -217,13 +221,22 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             let mut file = String::new();
             for (_, key, v) in ALL {
-                let quoted = if v.parse::<u64>().is_ok() || *v == "false" { v.to_string() } else { format!("{v:?}") };
+                let quoted = if v.parse::<u64>().is_ok() || *v == "false" {
+                    v.to_string()
+                } else {
+                    format!("{v:?}")
+                };
                 file.push_str(&format!("{key} = {quoted}\n"));
             }
             jail.create_file("akm.toml", &file)?;
             check(&Settings::load(Some(Path::new("akm.toml"))).map_err(|e| e.to_string())?);
             jail.set_env("AKM_QR_TTL_SECONDS", "30");
-            assert_eq!(Settings::load(Some(Path::new("akm.toml"))).map_err(|e| e.to_string())?.qr_ttl_seconds, 30);
+            assert_eq!(
+                Settings::load(Some(Path::new("akm.toml")))
+                    .map_err(|e| e.to_string())?
+                    .qr_ttl_seconds,
+                30
+            );
             Ok(())
         });
     }
@@ -234,14 +247,23 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             let s = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!(s, Settings::default());
-            assert_eq!((s.province_listen.as_str(), s.city_listen.as_str()), ("127.0.0.1:8080", "127.0.0.1:8081"));
-            assert_eq!((s.transcode_timeout_ms, s.qr_ttl_seconds, s.city_no.as_str()), (3000, 300, "340100"));
+            assert_eq!(
+                (s.province_listen.as_str(), s.city_listen.as_str()),
+                ("127.0.0.1:8080", "127.0.0.1:8081")
+            );
+            assert_eq!(
+                (s.transcode_timeout_ms, s.qr_ttl_seconds, s.city_no.as_str()),
+                (3000, 300, "340100")
+            );
             jail.set_env("AKM_BUS", "rabbit");
             let e = Settings::load(None).unwrap_err().to_string();
             assert!(e.contains("AKM_BUS"), "{e}");
             jail.set_env("AKM_BUS", "embedded");
             jail.set_env("AKM_CITY_NO", "12");
-            assert!(Settings::load(None).unwrap_err().to_string().contains("AKM_CITY_NO"));
+            assert!(Settings::load(None)
+                .unwrap_err()
+                .to_string()
+                .contains("AKM_CITY_NO"));
             assert!(Settings::load(Some(Path::new("missing.toml"))).is_err());
             Ok(())
         });

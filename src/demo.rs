@@ -33,10 +33,51 @@ pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>>
     else {
         return Ok(None);
     };
-    let wanted = settings.demo.unwrap_or_else(|| province.store.is_empty());
-    if !wanted {
+    if settings.demo == Some(false) {
         return Ok(None);
     }
+    if settings.demo == Some(true) || province.store.is_empty() {
+        seed_stores(p)?;
+    }
+    // The simulator keeps cards in memory: give them again on every start,
+    // and print a fresh QR code when the demo resident is on file.
+    let (zhang, ..) = RESIDENTS[0];
+    if province.store.resident(zhang)?.is_none() {
+        return Ok(None);
+    }
+    let health = TargetType::parse(&format!("{}002", city.city_no.region()))?;
+    let social = TargetType::parse("3400001")?;
+    for (t, id) in [(&health, "EHC-0001"), (&social, "SSC-0001")] {
+        card.add_card(zhang, t.as_str(), id, "");
+    }
+    card.add_card(RESIDENTS[1].0, health.as_str(), "EHC-0002", "");
+    let issued = issue_qr(
+        province,
+        zhang,
+        &CityNo::province(),
+        "2".into(),
+        "face-demo".into(),
+        settings.qr_ttl_seconds,
+        true,
+    )
+    .map_err(|e| anyhow::anyhow!("demo QR: {e}"))?;
+    let body = serde_json::json!({
+        "cityNo": city.city_no.as_str()[..6].to_string(),
+        "qrCodeUrl": issued.qr_code_url,
+        "targetType": health.as_str(),
+        "sceneCode": "01002",
+    });
+    Ok(Some(format!(
+        "curl -s -X POST http://{city_addr}/api/v1/transcode -H 'Content-Type: application/json' -d '{body}'"
+    )))
+}
+
+/// Configs, residents and fused cards of the demo.
+fn seed_stores(p: &Platform) -> anyhow::Result<()> {
+    let (Some((province, _)), Some((city, _)), Some(card)) = (&p.province, &p.city, &p.card_sim)
+    else {
+        return Ok(());
+    };
     for t in TargetType::all_builtin() {
         let region = &t.as_str()[..4];
         let area = if t.as_str().starts_with("3400") || t.as_str() == "3402050" {
@@ -81,26 +122,6 @@ pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>>
                 target_object: String::new(),
             },
         )?;
-        card.add_card(zhang, t.as_str(), id, "");
     }
-    card.add_card(RESIDENTS[1].0, health.as_str(), "EHC-0002", "");
-    let issued = issue_qr(
-        province,
-        zhang,
-        &CityNo::province(),
-        "2".into(),
-        "face-demo".into(),
-        settings.qr_ttl_seconds,
-        true,
-    )
-    .map_err(|e| anyhow::anyhow!("demo QR: {e}"))?;
-    let body = serde_json::json!({
-        "cityNo": city.city_no.as_str()[..6].to_string(),
-        "qrCodeUrl": issued.qr_code_url,
-        "targetType": health.as_str(),
-        "sceneCode": "01002",
-    });
-    Ok(Some(format!(
-        "curl -s -X POST http://{city_addr}/api/v1/transcode -H 'Content-Type: application/json' -d '{body}'"
-    )))
+    Ok(())
 }

@@ -188,9 +188,7 @@ async fn start_node(
             Role::Province => tasks.push(tokio::spawn(notifier::run(node.clone()))),
         }
     }
-    if role == Role::Province {
-        tasks.push(tokio::spawn(sweep_qr(node.clone())));
-    }
+    tasks.push(tokio::spawn(housekeeping(node.clone())));
     let listener = bind(role.as_str(), listen).await?;
     let addr = listener.local_addr()?;
     let app = crate::api::router::router(node.clone());
@@ -207,17 +205,25 @@ async fn start_node(
     Ok((node, addr))
 }
 
-/// Remove expired QR grants every minute.
-async fn sweep_qr(node: Arc<Node>) {
+/// Every minute: remove expired QR grants (province) and records past
+/// their topic's retention (embedded bus).
+async fn housekeeping(node: Arc<Node>) {
     loop {
         tokio::select! {
             _ = node.cancel.cancelled() => return,
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
         }
-        match node.store.sweep_qr(Node::now_ms()) {
+        if node.role == Role::Province {
+            match node.store.sweep_qr(Node::now_ms()) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired QR tokens removed"),
+                Err(e) => tracing::error!(error = %e, "QR sweep failed"),
+            }
+        }
+        match node.bus.trim(Node::now_ms()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "expired QR tokens removed"),
-            Err(e) => tracing::error!(error = %e, "QR sweep failed"),
+            Ok(n) => tracing::info!(removed = n, "records past retention removed"),
+            Err(e) => tracing::error!(error = %e, "retention trim failed"),
         }
     }
 }

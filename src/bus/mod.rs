@@ -103,6 +103,13 @@ impl Bus {
         }
     }
 
+    /// Apply retention (the embedded log; Kafka brokers do their own).
+    pub async fn trim(&self, now_ms: i64) -> Result<usize, BusError> {
+        match &self.backend {
+            Backend::Embedded(b) => b.trim(now_ms),
+        }
+    }
+
     /// The next offset of each partition of `topic` (high watermarks).
     pub async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         match &self.backend {

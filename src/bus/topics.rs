@@ -88,6 +88,13 @@ impl Topics {
             .collect()
     }
 
+    /// Retention of a full topic name (7 days for an undeclared one).
+    pub fn retention_ms(&self, full: &str) -> i64 {
+        full.strip_prefix(&self.prefix)
+            .and_then(|base| self.decls.iter().find(|d| d.name == base))
+            .map_or(7 * 24 * 3600 * 1000, |d| d.retention_ms)
+    }
+
     /// Partitions of a full topic name (1 for an undeclared one).
     pub fn partitions(&self, full: &str) -> u32 {
         full.strip_prefix(&self.prefix)

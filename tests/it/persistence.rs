@@ -147,7 +147,15 @@ async fn the_demo_curl_returns_target_codes() {
     let url = curl.split_whitespace().nth(4).unwrap().to_string();
     let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
-    let r: serde_json::Value = reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["errCode"], "200", "{r}");
     assert!(!r["data"].as_array().unwrap().is_empty(), "{r}");
 }
