@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use akm::api::fields::Fields;
-use akm::bus::{Bus, Message, Topics};
+use akm::bus::{KafkaBus, Message, Topics};
 use akm::config::Settings;
 use akm::domain::{mask, resident};
 use akm::sim::{CardSim, PushSim};
@@ -103,8 +103,7 @@ fn parse_resident(line: &str) -> Result<resident::Resident, akm::error::ApiError
 pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
     let store =
         Store::open(&settings.data_dir).context("open the data dir (is the node running?)")?;
-    let topics = Topics::new(&settings.topic_prefix)?;
-    let bus = Bus::embedded(&store, topics)?;
+    let bus = akm::startup::open_bus(&settings, &store).await?;
     let source = format!("{}{base}", settings.topic_prefix);
     let dlq = format!("{source}.dlq");
     let mut consumer = bus.subscribe(&dlq, "akm-replay").await?;
@@ -125,6 +124,15 @@ pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
     }
     store.sync().await?;
     println!("replayed {n} records from {dlq} to {source}");
+    Ok(())
+}
+
+pub async fn apply(settings: &Settings) -> anyhow::Result<()> {
+    let topics = Topics::new(&settings.topic_prefix)?;
+    let bus = KafkaBus::connect(settings.kafka_options()).await?;
+    for line in bus.apply(&topics).await? {
+        println!("{line}");
+    }
     Ok(())
 }
 

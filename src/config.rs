@@ -51,6 +51,12 @@ pub struct Settings {
     pub workers: usize,
     /// Most transcode requests a node works on at once (`AKM_TRANSCODE_CONCURRENCY`).
     pub transcode_concurrency: usize,
+    /// Kafka consumers' `fetch.wait.max.ms` (`AKM_KAFKA_FETCH_WAIT_MS`): consume latency on brokers that hold fetches.
+    pub kafka_fetch_wait_ms: u64,
+    /// Kafka producer's `message.timeout.ms` (`AKM_KAFKA_MESSAGE_TIMEOUT_MS`): how long a publish may take before it fails.
+    pub kafka_message_timeout_ms: u64,
+    /// Reply partition this ingress owns (`AKM_REPLY_PARTITION`); default: a random one.
+    pub reply_partition: Option<u32>,
     /// Timeout of one outbound HTTP call to the province or push gateway, ms (`AKM_HTTP_TIMEOUT_MS`).
     pub http_timeout_ms: u64,
     /// Longest wait between two delivery retries, ms (`AKM_RETRY_MAX_MS`).
@@ -106,6 +112,9 @@ impl Default for Settings {
             workers: 4,
             transcode_concurrency: 256,
             http_timeout_ms: 10_000,
+            kafka_fetch_wait_ms: 10,
+            kafka_message_timeout_ms: 30_000,
+            reply_partition: None,
             retry_max_ms: 60_000,
         }
     }
@@ -117,6 +126,15 @@ impl Default for Settings {
 pub struct ConfigError(String);
 
 impl Settings {
+    /// The Kafka connection settings.
+    pub fn kafka_options(&self) -> crate::bus::KafkaOptions {
+        crate::bus::KafkaOptions {
+            brokers: self.kafka_brokers.clone(),
+            fetch_wait_ms: self.kafka_fetch_wait_ms,
+            message_timeout_ms: self.kafka_message_timeout_ms,
+        }
+    }
+
     /// Defaults <- `file` (if given) <- `AKM_*` env.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));

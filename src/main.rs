@@ -47,8 +47,19 @@ enum Command {
         /// The DLQ's base topic, e.g. akm.trade.reported or akm.notify.
         topic: String,
     },
-    /// List the declared topics.
-    Topics,
+    /// Topics as code: `list` the declared topics, `apply` them to the Kafka cluster.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsAction {
+    /// Print the declared topics (topics/*.toml) with AKM_TOPIC_PREFIX.
+    List,
+    /// Create the declared topics on AKM_KAFKA_BROKERS, or grow their partitions. Idempotent.
+    Apply,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,7 +82,12 @@ fn main() -> anyhow::Result<()> {
             Command::Sim => cli::sim(settings).await,
             Command::Import { file } => cli::import(settings, &file).await,
             Command::Replay { topic } => cli::replay(settings, &topic).await,
-            Command::Topics => cli::topics(&settings),
+            Command::Topics {
+                action: TopicsAction::List,
+            } => cli::topics(&settings),
+            Command::Topics {
+                action: TopicsAction::Apply,
+            } => cli::apply(&settings).await,
         }
     })
 }

@@ -62,6 +62,15 @@ impl Node {
         chrono::Utc::now().timestamp_millis()
     }
 
+    /// This node's identity on a shared bus: `province` or `city-<cityNo>`.
+    /// Transcode requests carry it, so only this node's workers take them.
+    pub fn node_id(&self) -> String {
+        match self.role {
+            Role::Province => "province".into(),
+            Role::City => format!("city-{}", self.city_no),
+        }
+    }
+
     /// Timeout of one outbound call that is not bounded by a deadline.
     pub fn http_timeout(&self) -> Duration {
         Duration::from_millis(self.settings.http_timeout_ms)

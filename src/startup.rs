@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, Topics};
+use crate::bus::{Bus, Topic, Topics};
 use crate::clients::province::ProvinceClient;
 use crate::config::Settings;
 use crate::domain::CityNo;
@@ -159,8 +159,13 @@ async fn start_node(
 ) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
     let store =
         Store::open(dir).with_context(|| format!("cannot open data dir {}", dir.display()))?;
-    let topics = Topics::new(&settings.topic_prefix).context("topic declarations")?;
-    let bus = Bus::embedded(&store, topics)?;
+    let bus = open_bus(settings, &store).await?;
+    let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply));
+    let reply_partition = match settings.reply_partition {
+        Some(p) if p < replies => p,
+        Some(p) => anyhow::bail!("reply_partition (AKM_REPLY_PARTITION) {p} is not below the {replies} partitions of the reply topic"),
+        None => rand::random::<u32>() % replies,
+    };
     let http = crate::clients::http_client();
     let node = Arc::new(Node {
         role,
@@ -171,7 +176,7 @@ async fn start_node(
         province: province_url.map(|u| ProvinceClient::new(http.clone(), &u)),
         http,
         pending: Pending::new(settings.max_pending),
-        reply_partition: 0,
+        reply_partition,
         city_no: CityNo::parse(&settings.city_no)?,
         push_url: push_url.to_string(),
         relay: Arc::new(Notify::new()),
@@ -201,8 +206,20 @@ async fn start_node(
             tracing::error!(error = %e, "listener stopped");
         }
     }));
-    tracing::info!(role = role.as_str(), %addr, data_dir = %dir.display(), "listening");
+    tracing::info!(role = role.as_str(), %addr, data_dir = %dir.display(), bus = node.bus.backend(), reply_partition, "listening");
     Ok((node, addr))
+}
+
+/// The node's bus: the embedded log in `store`, or Kafka (`AKM_BUS=kafka`),
+/// which must have every declared topic.
+pub async fn open_bus(settings: &Settings, store: &Store) -> anyhow::Result<Bus> {
+    let topics = Topics::new(&settings.topic_prefix).context("topic declarations")?;
+    Ok(match settings.bus.as_str() {
+        "kafka" => Bus::kafka(settings.kafka_options(), topics)
+            .await
+            .with_context(|| format!("Kafka at {}", settings.kafka_brokers))?,
+        _ => Bus::embedded(store, topics)?,
+    })
 }
 
 /// Every minute: remove expired QR grants (province) and records past

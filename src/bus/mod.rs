@@ -3,12 +3,14 @@
 //! embedded sled log (single node) and Kafka (multi-node, see DESIGN.md).
 
 mod embedded;
+pub mod kafka;
 mod message;
 pub mod topics;
 
 use std::sync::Arc;
 
 pub use embedded::{EmbeddedBus, EmbeddedConsumer};
+pub use kafka::{KafkaBus, KafkaConsumer, KafkaOptions};
 pub use message::{Message, Record};
 pub use topics::{Topic, Topics};
 
@@ -48,6 +50,7 @@ pub struct Position {
 #[derive(Debug, Clone)]
 enum Backend {
     Embedded(Arc<EmbeddedBus>),
+    Kafka(Arc<KafkaBus>),
 }
 
 /// The bus a node publishes to and consumes from. Cheap to clone.
@@ -67,6 +70,31 @@ impl Bus {
         })
     }
 
+    /// The Kafka bus. Fails, naming them, when declared topics are missing
+    /// (create them with `akm topics apply`).
+    pub async fn kafka(opts: KafkaOptions, topics: Topics) -> Result<Self, BusError> {
+        let bus = KafkaBus::connect(opts).await?;
+        let missing = bus.missing(&topics).await?;
+        if !missing.is_empty() {
+            return Err(BusError::UnknownTopic(format!(
+                "missing on the Kafka cluster (run `akm topics apply`): {}",
+                missing.join(", ")
+            )));
+        }
+        Ok(Bus {
+            backend: Backend::Kafka(bus),
+            topics,
+        })
+    }
+
+    /// Which backend this is (`embedded` or `kafka`).
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::Embedded(_) => "embedded",
+            Backend::Kafka(_) => "kafka",
+        }
+    }
+
     /// The topic names of this deployment.
     pub fn topics(&self) -> &Topics {
         &self.topics
@@ -77,6 +105,7 @@ impl Bus {
     pub async fn publish(&self, message: Message) -> Result<Position, BusError> {
         match &self.backend {
             Backend::Embedded(b) => b.publish(message).await,
+            Backend::Kafka(b) => b.publish(message).await,
         }
     }
 
@@ -88,6 +117,7 @@ impl Bus {
             Backend::Embedded(b) => {
                 Ok(Consumer::Embedded(b.subscribe(topic, Some(group), None)?))
             }
+            Backend::Kafka(b) => Ok(Consumer::Kafka(b.subscribe(topic, group).await?)),
         }
     }
 
@@ -100,6 +130,7 @@ impl Bus {
                 None,
                 Some(partition),
             )?)),
+            Backend::Kafka(b) => Ok(Consumer::Kafka(b.assign(topic, partition).await?)),
         }
     }
 
@@ -107,6 +138,7 @@ impl Bus {
     pub async fn trim(&self, now_ms: i64) -> Result<usize, BusError> {
         match &self.backend {
             Backend::Embedded(b) => b.trim(now_ms),
+            Backend::Kafka(_) => Ok(0),
         }
     }
 
@@ -114,6 +146,7 @@ impl Bus {
     pub async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         match &self.backend {
             Backend::Embedded(b) => b.end_offsets(topic),
+            Backend::Kafka(b) => b.end_offsets(topic).await,
         }
     }
 
@@ -132,6 +165,7 @@ impl Bus {
 #[derive(Debug)]
 pub enum Consumer {
     Embedded(EmbeddedConsumer),
+    Kafka(KafkaConsumer),
 }
 
 impl Consumer {
@@ -139,6 +173,7 @@ impl Consumer {
     pub async fn next(&mut self) -> Result<Record, BusError> {
         match self {
             Consumer::Embedded(c) => c.next().await,
+            Consumer::Kafka(c) => c.next().await,
         }
     }
 
@@ -147,6 +182,7 @@ impl Consumer {
     pub async fn commit(&mut self, record: &Record) -> Result<(), BusError> {
         match self {
             Consumer::Embedded(c) => c.commit(record),
+            Consumer::Kafka(c) => c.commit(record),
         }
     }
 }

@@ -48,7 +48,7 @@ pub async fn dead_letter(
 
 /// Consume `topic` in `group` until cancelled: decode each record as `E`
 /// (undecodable -> DLQ), run `handle`, commit after it.
-pub async fn consume<E, F, Fut>(node: Arc<Node>, topic: Topic, group: &'static str, handle: F)
+pub async fn consume<E, F, Fut>(node: Arc<Node>, topic: Topic, group: &str, handle: F)
 where
     E: Event,
     F: Fn(Arc<Node>, E, Record) -> Fut,

@@ -144,15 +144,14 @@ async fn an_unreachable_province_gives_5002_to_the_city_callers() {
     let addr = closed.local_addr().unwrap();
     drop(closed);
     let app = spawn().await;
-    let lonely = akm::start(
+    let lonely = start(
         akm::config::Settings {
             province_url: Some(format!("http://{addr}")),
             ..settings(app._dir.path().join("lonely").as_path())
         },
         akm::Roles::City,
     )
-    .await
-    .unwrap();
+    .await;
     let url = lonely.city_url().unwrap();
     let qr = app.qr(ZHANG).await;
     assert_err(

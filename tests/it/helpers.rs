@@ -20,8 +20,36 @@ pub struct App {
     pub _dir: tempfile::TempDir,
 }
 
+/// The backend under test: `AKM_TEST_BUS=kafka` (with `AKM_TEST_KAFKA_BROKERS`)
+/// runs every scenario on Kafka; otherwise the embedded bus.
+pub fn kafka() -> Option<String> {
+    match std::env::var("AKM_TEST_BUS").as_deref() {
+        Ok("kafka") => Some(
+            std::env::var("AKM_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        ),
+        _ => None,
+    }
+}
+
+/// Settings for one test: free ports, its own data dir, and on Kafka its
+/// own topic prefix (so tests never share topics).
 pub fn settings(dir: &std::path::Path) -> Settings {
+    let (bus, kafka_brokers, topic_prefix) = match kafka() {
+        Some(b) => (
+            "kafka".to_string(),
+            b,
+            format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        ),
+        None => (
+            "embedded".to_string(),
+            "127.0.0.1:9092".to_string(),
+            String::new(),
+        ),
+    };
     Settings {
+        bus,
+        kafka_brokers,
+        topic_prefix,
         data_dir: dir.to_path_buf(),
         province_listen: "127.0.0.1:0".into(),
         city_listen: "127.0.0.1:0".into(),
@@ -43,7 +71,7 @@ pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     f(&mut s);
-    let p = akm::start(s, Roles::All).await.unwrap();
+    let p = start(s, Roles::All).await;
     let app = App {
         p,
         http: reqwest::Client::new(),
@@ -51,6 +79,24 @@ pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
     };
     app.provision().await;
     app
+}
+
+/// Create the test's topics (Kafka), then start `roles`.
+pub async fn start(s: Settings, roles: Roles) -> Platform {
+    apply_topics(&s).await;
+    akm::start(s, roles).await.unwrap()
+}
+
+/// `akm topics apply` for these settings (Kafka only).
+pub async fn apply_topics(s: &Settings) {
+    if s.bus == "kafka" {
+        let bus = akm::bus::KafkaBus::connect(s.kafka_options())
+            .await
+            .unwrap();
+        bus.apply(&akm::bus::Topics::new(&s.topic_prefix).unwrap())
+            .await
+            .unwrap();
+    }
 }
 
 impl App {

@@ -3,7 +3,9 @@
 
 mod bad_input;
 mod city;
+mod conformance;
 mod helpers;
+mod kafka_only;
 mod persistence;
 mod pipeline;
 mod province;

@@ -27,9 +27,26 @@ impl Drop for Node {
     }
 }
 
+/// The bus settings of the test run, for a child `akm` process (its topics applied).
+async fn bus_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let s = crate::helpers::settings(dir);
+    crate::helpers::apply_topics(&s).await;
+    vec![
+        ("AKM_BUS", s.bus),
+        ("AKM_KAFKA_BROKERS", s.kafka_brokers),
+        ("AKM_TOPIC_PREFIX", s.topic_prefix),
+    ]
+}
+
 /// Start `akm serve --role all` and wait for its two "listening" lines.
-fn serve(dir: &std::path::Path, ports: &[u16; 4], push_url: &str) -> Node {
+fn serve(
+    dir: &std::path::Path,
+    ports: &[u16; 4],
+    push_url: &str,
+    env: &[(&'static str, String)],
+) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["serve", "--role", "all", "--data-dir"])
         .arg(dir)
         .env("AKM_PROVINCE_LISTEN", format!("127.0.0.1:{}", ports[0]))
@@ -72,7 +89,8 @@ async fn data_and_accepted_trades_survive_kill_9() {
     let city = format!("http://127.0.0.1:{}", ports[1]);
     let province = format!("http://127.0.0.1:{}", ports[0]);
 
-    let mut node = serve(dir.path(), &ports, &push.url());
+    let env = bus_env(dir.path()).await;
+    let mut node = serve(dir.path(), &ports, &push.url(), &env);
     let r = http
         .post(format!("{city}/api/v1/callback"))
         .json(&trade("K-1"))
@@ -85,7 +103,7 @@ async fn data_and_accepted_trades_survive_kill_9() {
     drop(node);
 
     push.fail_next(0, 503);
-    let _node = serve(dir.path(), &ports, &push.url());
+    let _node = serve(dir.path(), &ports, &push.url(), &env);
     assert!(push.wait_for(1, WAIT).await, "the accepted trade was lost");
     assert_eq!(push.pushes()[0]["tradeNo"], "K-1");
     // demo data (seeded on the first start) is still there: residents and configs
@@ -125,7 +143,9 @@ async fn data_and_accepted_trades_survive_kill_9() {
 async fn the_demo_curl_returns_target_codes() {
     let dir = tempfile::tempdir().unwrap();
     let ports = [free_port(), free_port(), free_port(), free_port()];
+    let env = bus_env(dir.path()).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["serve", "--role", "all", "--data-dir"])
         .arg(dir.path())
         .env("AKM_PROVINCE_LISTEN", format!("127.0.0.1:{}", ports[0]))

@@ -135,7 +135,7 @@ async fn trades_survive_a_province_outage() {
     drop(reserved);
     let mut s = settings(&dir.path().join("city"));
     s.province_url = Some(format!("http://{province_addr}"));
-    let city = akm::start(s, Roles::City).await.unwrap();
+    let city = start(s, Roles::City).await;
     let http = reqwest::Client::new();
     for no in ["OUT-1", "OUT-2"] {
         let r = http
@@ -155,7 +155,7 @@ async fn trades_survive_a_province_outage() {
     let mut s = settings(&dir.path().join("province"));
     s.province_listen = province_addr.to_string();
     s.push_url = Some(push.url());
-    let province = akm::start(s, Roles::Province).await.unwrap();
+    let province = start(s, Roles::Province).await;
     assert!(
         push.wait_for(2, WAIT).await,
         "forwarded trades did not reach the resident"
@@ -227,4 +227,38 @@ async fn the_trade_topic_is_avro_from_the_schema_files_with_no_personal_data() {
     .await
     .unwrap();
     assert_eq!(r2.subject_id, t.subject_id);
+}
+
+#[tokio::test]
+async fn an_undecodable_record_goes_to_the_dead_letter_topic_and_the_worker_goes_on() {
+    let app = spawn().await;
+    let bus = &app.province_node().bus;
+    let notify = bus.topics().name(Topic::Notify);
+    bus.publish(akm::bus::Message::new(
+        notify,
+        b"T-P".to_vec(),
+        b"not avro".to_vec(),
+    ))
+    .await
+    .unwrap();
+    let mut dlq = bus
+        .subscribe(&bus.topics().dlq(Topic::Notify), "poison-test")
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(WAIT, dlq.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.payload, b"not avro");
+    assert!(
+        r.header("dlqReason").unwrap().contains("decode"),
+        "{:?}",
+        r.headers
+    );
+    // the notifier is not stuck on it
+    let (s, _) = app
+        .post(&app.city(), "/api/v1/callback", &trade("T-AFTER"))
+        .await;
+    assert_eq!(s, 200);
+    assert!(app.push().wait_for(1, WAIT).await);
 }

@@ -1,0 +1,336 @@
+//! The Kafka bus (rdkafka): an idempotent `acks=all` producer whose publish
+//! resolves on the delivery report; group consumers with auto-commit off
+//! that commit explicitly after the side effect; reply partitions owned by
+//! manual assignment (no group, no rebalance). Also topic administration
+//! (`akm topics apply`) and the start-up check that topics exist.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{BusError, Message, Position, Record, Topics};
+
+/// Connection settings of the Kafka bus.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    pub brokers: String,
+    /// `fetch.wait.max.ms` of consumers: the consume latency on brokers that
+    /// hold fetches (Tansu); low for the reply and worker consumers.
+    pub fetch_wait_ms: u64,
+    /// `message.timeout.ms`: how long publish may take before it fails.
+    pub message_timeout_ms: u64,
+}
+
+/// A producer shared by the node, and the means to make consumers.
+pub struct KafkaBus {
+    producer: FutureProducer,
+    opts: KafkaOptions,
+}
+
+impl std::fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("brokers", &self.opts.brokers)
+            .finish()
+    }
+}
+
+fn kafka_err(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+const META_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl KafkaBus {
+    /// Create the producer (once, at start: an idempotent producer's first
+    /// send waits for its producer id).
+    pub async fn connect(opts: KafkaOptions) -> Result<Arc<Self>, BusError> {
+        let o = opts.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            ClientConfig::new()
+                .set("bootstrap.servers", &o.brokers)
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "2")
+                .set("partitioner", "murmur2_random")
+                .set("message.timeout.ms", o.message_timeout_ms.to_string())
+                .create::<FutureProducer>()
+        })
+        .await
+        .map_err(kafka_err)?
+        .map_err(kafka_err)?;
+        Ok(Arc::new(KafkaBus { producer, opts }))
+    }
+
+    async fn consumer(&self, group: &str) -> Result<StreamConsumer, BusError> {
+        let o = self.opts.clone();
+        let group = group.to_string();
+        tokio::task::spawn_blocking(move || {
+            ClientConfig::new()
+                .set("bootstrap.servers", &o.brokers)
+                .set("group.id", &group)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("enable.partition.eof", "false")
+                .set("fetch.wait.max.ms", o.fetch_wait_ms.to_string())
+                .set("session.timeout.ms", "10000")
+                .set("heartbeat.interval.ms", "1000")
+                .create::<StreamConsumer>()
+        })
+        .await
+        .map_err(kafka_err)?
+        .map_err(kafka_err)
+    }
+
+    pub async fn publish(&self, m: Message) -> Result<Position, BusError> {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &m.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let mut rec = FutureRecord::to(&m.topic)
+            .key(&m.key)
+            .payload(&m.payload)
+            .headers(headers);
+        if let Some(p) = m.partition {
+            rec = rec.partition(p as i32);
+        }
+        match self
+            .producer
+            .send(rec, Timeout::After(Duration::from_secs(5)))
+            .await
+        {
+            Ok(d) => Ok(Position {
+                partition: d.partition.max(0) as u32,
+                offset: d.offset.max(0) as u64,
+            }),
+            Err((e, _)) => Err(kafka_err(e)),
+        }
+    }
+
+    pub async fn subscribe(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
+        let c = self.consumer(group).await?;
+        c.subscribe(&[topic]).map_err(kafka_err)?;
+        Ok(KafkaConsumer {
+            consumer: c,
+            group: true,
+        })
+    }
+
+    /// Own `partition` from its current end: the high watermark is read
+    /// first and assigned explicitly, so every record published after this
+    /// returns is seen.
+    pub async fn assign(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
+        let c = self
+            .consumer(&format!("akm-reply-{}", uuid::Uuid::new_v4().simple()))
+            .await?;
+        let (_, high) = self.watermarks(topic, partition).await?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(high))
+            .map_err(kafka_err)?;
+        c.assign(&tpl).map_err(kafka_err)?;
+        Ok(KafkaConsumer {
+            consumer: c,
+            group: false,
+        })
+    }
+
+    async fn watermarks(&self, topic: &str, partition: u32) -> Result<(i64, i64), BusError> {
+        let p = self.producer.clone();
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || {
+            p.client()
+                .fetch_watermarks(&topic, partition as i32, META_TIMEOUT)
+        })
+        .await
+        .map_err(kafka_err)?
+        .map_err(kafka_err)
+    }
+
+    /// Partition counts of the topics that exist on the cluster.
+    async fn existing(&self) -> Result<Vec<(String, usize)>, BusError> {
+        let p = self.producer.clone();
+        let md = tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, META_TIMEOUT))
+            .await
+            .map_err(kafka_err)?
+            .map_err(kafka_err)?;
+        Ok(md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name().to_string(), t.partitions().len()))
+            .collect())
+    }
+
+    pub async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        let n = self
+            .existing()
+            .await?
+            .into_iter()
+            .find(|(name, _)| name == topic)
+            .map(|(_, n)| n)
+            .ok_or_else(|| BusError::UnknownTopic(topic.to_string()))?;
+        let mut out = Vec::with_capacity(n);
+        for p in 0..n {
+            out.push(self.watermarks(topic, p as u32).await?.1.max(0) as u64);
+        }
+        Ok(out)
+    }
+
+    /// The declared topics missing from the cluster.
+    pub async fn missing(&self, topics: &Topics) -> Result<Vec<String>, BusError> {
+        let have: Vec<String> = self.existing().await?.into_iter().map(|(n, _)| n).collect();
+        Ok(topics
+            .declared()
+            .into_iter()
+            .map(|d| d.name)
+            .filter(|n| !have.contains(n))
+            .collect())
+    }
+
+    /// Create the declared topics, or grow their partitions; idempotent.
+    /// Returns one line per topic saying what was done.
+    pub async fn apply(&self, topics: &Topics) -> Result<Vec<String>, BusError> {
+        let o = self.opts.clone();
+        let admin = tokio::task::spawn_blocking(move || {
+            ClientConfig::new()
+                .set("bootstrap.servers", &o.brokers)
+                .create::<AdminClient<DefaultClientContext>>()
+        })
+        .await
+        .map_err(kafka_err)?
+        .map_err(kafka_err)?;
+        let brokers = {
+            let p = self.producer.clone();
+            tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, META_TIMEOUT))
+                .await
+                .map_err(kafka_err)?
+                .map_err(kafka_err)?
+                .brokers()
+                .len()
+                .max(1)
+        };
+        let existing = self.existing().await?;
+        let decls = topics.declared();
+        let retention: Vec<String> = decls.iter().map(|d| d.retention_ms.to_string()).collect();
+        let new: Vec<NewTopic<'_>> = decls
+            .iter()
+            .zip(&retention)
+            .filter(|(d, _)| !existing.iter().any(|(n, _)| *n == d.name))
+            .map(|(d, r)| {
+                let replication = i32::from(d.replication).min(brokers as i32).max(1);
+                NewTopic::new(
+                    &d.name,
+                    d.partitions as i32,
+                    TopicReplication::Fixed(replication),
+                )
+                .set("retention.ms", r)
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(META_TIMEOUT));
+        let mut report = Vec::new();
+        if !new.is_empty() {
+            for r in admin
+                .create_topics(new.iter(), &opts)
+                .await
+                .map_err(kafka_err)?
+            {
+                match r {
+                    Ok(name) => report.push(format!("created {name}")),
+                    Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                        report.push(format!("exists {name}"))
+                    }
+                    Err((name, code)) => {
+                        return Err(BusError::Unavailable(format!("create {name}: {code}")))
+                    }
+                }
+            }
+        }
+        for d in &decls {
+            if let Some((_, n)) = existing.iter().find(|(n, _)| *n == d.name) {
+                if *n < d.partitions as usize {
+                    let grow = NewPartitions::new(&d.name, d.partitions as usize);
+                    match admin.create_partitions([&grow], &opts).await {
+                        Ok(_) => {
+                            report.push(format!("grew {} to {} partitions", d.name, d.partitions))
+                        }
+                        Err(e) => report.push(format!("could not grow {}: {e}", d.name)),
+                    }
+                } else {
+                    report.push(format!("exists {}", d.name));
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// A Kafka consumer handed out by the bus.
+pub struct KafkaConsumer {
+    consumer: StreamConsumer,
+    group: bool,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer")
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+impl KafkaConsumer {
+    pub async fn next(&mut self) -> Result<Record, BusError> {
+        let m = self.consumer.recv().await.map_err(kafka_err)?;
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| {
+                        (
+                            x.key.to_string(),
+                            String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Record {
+            topic: m.topic().to_string(),
+            partition: m.partition().max(0) as u32,
+            offset: m.offset().max(0) as u64,
+            timestamp_ms: m.timestamp().to_millis().unwrap_or_default(),
+            key: m.key().unwrap_or_default().to_vec(),
+            headers,
+            payload: m.payload().unwrap_or_default().to_vec(),
+        })
+    }
+
+    pub fn commit(&mut self, r: &Record) -> Result<(), BusError> {
+        if !self.group {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(
+            &r.topic,
+            r.partition as i32,
+            Offset::Offset(r.offset as i64 + 1),
+        )
+        .map_err(kafka_err)?;
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(kafka_err)
+    }
+}

@@ -1,0 +1,173 @@
+//! The bus conformance suite, written once, run on the backend under test
+//! (embedded, or Kafka with `AKM_TEST_BUS=kafka`).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use akm::bus::{Bus, Message, Topics};
+
+use crate::helpers::{apply_topics, settings, WAIT};
+
+/// A bus on the backend under test, with its own topics.
+pub async fn test_bus() -> (Bus, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    apply_topics(&s).await;
+    let bus = if s.bus == "kafka" {
+        Bus::kafka(s.kafka_options(), Topics::new(&s.topic_prefix).unwrap())
+            .await
+            .unwrap()
+    } else {
+        let store = akm::store::Store::open(dir.path()).unwrap();
+        Bus::embedded(&store, Topics::new("").unwrap()).unwrap()
+    };
+    (bus, dir)
+}
+
+fn topic(bus: &Bus, base: &str) -> String {
+    bus.topics()
+        .declared()
+        .into_iter()
+        .map(|d| d.name)
+        .find(|n| n.ends_with(base) && !n.ends_with(&format!("{base}.dlq")))
+        .unwrap()
+}
+
+async fn next(c: &mut akm::bus::Consumer) -> akm::bus::Record {
+    tokio::time::timeout(WAIT, c.next())
+        .await
+        .expect("no record in time")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn order_is_kept_per_key() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.trade");
+    for i in 0..30u8 {
+        let p = bus
+            .publish(Message::new(t.clone(), b"same-key".to_vec(), vec![i]))
+            .await
+            .unwrap();
+        assert!(p.partition < 8);
+    }
+    let mut c = bus.subscribe(&t, "order").await.unwrap();
+    for i in 0..30u8 {
+        let r = next(&mut c).await;
+        assert_eq!(r.payload, vec![i]);
+        c.commit(&r).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn records_not_committed_are_redelivered_to_the_next_member() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.notify.dlq"); // one partition
+    for i in 0..5u8 {
+        bus.publish(Message::new(t.clone(), vec![i], vec![i]).header("h", "v"))
+            .await
+            .unwrap();
+    }
+    let mut a = bus.subscribe(&t, "redeliver").await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(next(&mut a).await);
+    }
+    assert_eq!(got[0].header("h"), Some("v"));
+    a.commit(&got[1]).await.unwrap(); // records 0 and 1 are done; 2 and 3 are in flight
+    if let akm::bus::Consumer::Kafka(_) = &a {
+        // let the asynchronous commit reach the broker before the member dies
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(a); // dies before committing 2 and 3
+    let mut b = bus.subscribe(&t, "redeliver").await.unwrap();
+    let r = next(&mut b).await;
+    assert_eq!(
+        r.payload,
+        vec![2],
+        "the first uncommitted record comes again"
+    );
+    assert_eq!(next(&mut b).await.payload, vec![3]);
+    assert_eq!(next(&mut b).await.payload, vec![4]);
+}
+
+#[tokio::test]
+async fn two_members_of_a_group_share_the_partitions() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.trade");
+    let a = bus.subscribe(&t, "share").await.unwrap();
+    let b = bus.subscribe(&t, "share").await.unwrap();
+    let seen: Arc<Mutex<Vec<(char, u8)>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for (name, mut c) in [('a', a), ('b', b)] {
+        let seen = seen.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let r = c.next().await.unwrap();
+                c.commit(&r).await.unwrap();
+                seen.lock().unwrap().push((name, r.payload[0]));
+            }
+        }));
+    }
+    for i in 0..64u8 {
+        bus.publish(Message::new(
+            t.clone(),
+            format!("key-{i}").into_bytes(),
+            vec![i],
+        ))
+        .await
+        .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let distinct: BTreeSet<u8> = seen.lock().unwrap().iter().map(|(_, v)| *v).collect();
+        if distinct.len() == 64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 64 consumed",
+            distinct.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in tasks {
+        t.abort();
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().any(|(n, _)| *n == 'a'), "member a got nothing");
+    assert!(seen.iter().any(|(n, _)| *n == 'b'), "member b got nothing");
+}
+
+#[tokio::test]
+async fn replies_reach_only_the_instance_that_owns_the_partition() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.transcode.reply");
+    let mut zero = bus.assign(&t, 0).await.unwrap();
+    let mut one = bus.assign(&t, 1).await.unwrap();
+    bus.publish(Message::new(t.clone(), b"r1".to_vec(), b"for-one".to_vec()).to_partition(1))
+        .await
+        .unwrap();
+    bus.publish(Message::new(t.clone(), b"r0".to_vec(), b"for-zero".to_vec()).to_partition(0))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut zero).await.payload, b"for-zero");
+    let r = next(&mut one).await;
+    assert_eq!((r.payload.as_slice(), r.partition), (&b"for-one"[..], 1));
+}
+
+#[tokio::test]
+async fn an_assigned_reader_starts_at_the_end() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.transcode.reply");
+    bus.publish(Message::new(t.clone(), b"old".to_vec(), b"old".to_vec()).to_partition(2))
+        .await
+        .unwrap();
+    let mut c = bus.assign(&t, 2).await.unwrap();
+    bus.publish(Message::new(t.clone(), b"new".to_vec(), b"new".to_vec()).to_partition(2))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut c).await.payload, b"new");
+    assert_eq!(bus.end_offsets(&t).await.unwrap()[2], 2);
+}
