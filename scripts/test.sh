@@ -1,6 +1,43 @@
 #!/usr/bin/env bash
-# The test command of the README: the whole suite (unit, integration,
-# persistence) on the embedded bus.
+# The README's test command: the whole suite on the embedded bus, then the
+# integration and conformance suites again on a real Kafka-protocol broker
+# (Tansu), plus province analytics read by Python. Installs what is missing
+# (Tansu via cargo install, kafka-python + fastavro in a venv), starts the
+# broker on a free port, and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --locked --all-targets "$@"
+
+echo "== embedded bus: unit, integration, conformance, persistence"
+cargo test --locked --all-targets
+
+echo "== Kafka bus"
+TANSU_VERSION=0.6.0
+if ! command -v tansu >/dev/null || ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "installing tansu $TANSU_VERSION (a Kafka-compatible broker; several minutes on first run)"
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+
+venv=target/pyenv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro
+fi
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+log=target/tansu.log
+tansu broker --listener-url "tcp://127.0.0.1:$port" \
+             --advertised-listener-url "tcp://127.0.0.1:$port" \
+             --storage-engine memory://tansu/ >"$log" 2>&1 &
+broker=$!
+trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then break; fi
+  if ! kill -0 $broker 2>/dev/null; then echo "tansu did not start:"; cat "$log"; exit 1; fi
+  sleep 0.1
+done
+
+AKM_TEST_BUS=kafka \
+AKM_TEST_KAFKA_BROKERS="127.0.0.1:$port" \
+AKM_TEST_PYTHON="$PWD/$venv/bin/python" \
+  cargo test --locked --test it -- --test-threads="${AKM_KAFKA_TEST_THREADS:-4}"

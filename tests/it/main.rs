@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod city;
+mod compose;
 mod conformance;
 mod helpers;
 mod kafka_only;

@@ -1,0 +1,83 @@
+//! docker-compose.yml and the Dockerfile cannot run here (no Docker
+//! engine), so what can be checked without one is checked: every AKM_*
+//! name they use is a setting, every akm command they run parses, and the
+//! Dockerfile builds with the command CI runs.
+
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(format!("{ROOT}/{name}")).unwrap()
+}
+
+fn env_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("AKM_") {
+        let start = i + pos;
+        let mut end = start + 4;
+        while end < b.len()
+            && (b[end].is_ascii_uppercase() || b[end] == b'_' || b[end].is_ascii_digit())
+        {
+            end += 1;
+        }
+        out.push(text[start..end].to_string());
+        i = end;
+    }
+    out
+}
+
+#[test]
+fn every_env_name_in_compose_and_dockerfile_is_a_setting() {
+    let settings = serde_json::to_value(akm::config::Settings::default()).unwrap();
+    let keys = settings.as_object().unwrap();
+    for file in ["docker-compose.yml", "Dockerfile"] {
+        let names = env_names(&read(file));
+        assert!(!names.is_empty());
+        for name in names {
+            let key = name.trim_start_matches("AKM_").to_lowercase();
+            assert!(
+                keys.contains_key(&key),
+                "{file} uses {name}, which is not a setting"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_akm_command_in_compose_parses() {
+    let compose = read("docker-compose.yml");
+    let commands: Vec<Vec<String>> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("command: "))
+        .map(|c| serde_json::from_str(c).unwrap())
+        .collect();
+    assert!(commands.len() >= 4, "{commands:?}");
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_akm"))
+            .args(&args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "akm {args:?} does not parse: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_with_the_command_ci_runs() {
+    let build = read("Dockerfile")
+        .lines()
+        .find_map(|l| l.strip_prefix("RUN cargo build"))
+        .map(|rest| format!("cargo build{rest}"))
+        .unwrap();
+    assert!(
+        read(".ci/run").lines().any(|l| l.trim() == build),
+        "CI does not run `{build}`"
+    );
+}
