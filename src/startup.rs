@@ -70,12 +70,6 @@ async fn bind(what: &str, addr: &str) -> anyhow::Result<TcpListener> {
 
 /// Start `roles` with `settings`.
 pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Platform> {
-    if settings.bus != "embedded" {
-        anyhow::bail!(
-            "bus {:?} is not available in this build; use AKM_BUS=embedded",
-            settings.bus
-        );
-    }
     let settings = Arc::new(settings);
     let cancel = CancellationToken::new();
     let mut p = Platform {
@@ -186,14 +180,33 @@ async fn start_node(
     tasks.push(tokio::spawn(replies::listen(node.clone()).await?));
     tasks.push(tokio::spawn(relay::run(node.clone())));
     let limit = Arc::new(Semaphore::new(settings.transcode_concurrency));
+    let (ready_tx, mut ready) = tokio::sync::mpsc::channel(settings.workers);
     for _ in 0..settings.workers {
-        tasks.push(tokio::spawn(transcoder::run(node.clone(), limit.clone())));
+        tasks.push(tokio::spawn(transcoder::run(
+            node.clone(),
+            limit.clone(),
+            ready_tx.clone(),
+        )));
         match role {
             Role::City => tasks.push(tokio::spawn(forwarder::run(node.clone()))),
             Role::Province => tasks.push(tokio::spawn(notifier::run(node.clone()))),
         }
     }
     tasks.push(tokio::spawn(housekeeping(node.clone())));
+    // Ready when every transcoder member holds partitions (Kafka group joins
+    // take a moment), so the first terminal request is not spent waiting.
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        for _ in 0..settings.workers {
+            ready.recv().await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!(
+            role = role.as_str(),
+            "transcoder group not fully assigned after 60 s; serving anyway"
+        );
+    }
     let listener = bind(role.as_str(), listen).await?;
     let addr = listener.local_addr()?;
     let app = crate::api::router::router(node.clone());

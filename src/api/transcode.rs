@@ -45,7 +45,8 @@ pub async fn transcode(
         request_id.as_bytes().to_vec(),
         payload,
     )
-    .header("traceId", trace_id.clone());
+    .header("traceId", trace_id.clone())
+    .header("node", node.node_id());
     tokio::time::timeout_at(deadline, node.bus.publish(m))
         .await
         .map_err(|_| ApiError::Timeout("转码请求排队超时"))?

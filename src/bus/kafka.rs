@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -18,6 +20,27 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{BusError, Message, Position, Record, Topics};
+
+/// Consumer context that reports when the group gave this member partitions.
+pub struct Assigned(tokio::sync::watch::Sender<bool>);
+
+impl ClientContext for Assigned {}
+
+impl ConsumerContext for Assigned {
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.0.send_replace(tpl.count() > 0);
+            }
+            Rebalance::Revoke(_) => {
+                self.0.send_replace(false);
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
+        }
+    }
+}
+
+type Inner = StreamConsumer<Assigned>;
 
 /// Connection settings of the Kafka bus.
 #[derive(Debug, Clone)]
@@ -71,9 +94,13 @@ impl KafkaBus {
         Ok(Arc::new(KafkaBus { producer, opts }))
     }
 
-    async fn consumer(&self, group: &str) -> Result<StreamConsumer, BusError> {
+    async fn consumer(
+        &self,
+        group: &str,
+    ) -> Result<(Inner, tokio::sync::watch::Receiver<bool>), BusError> {
         let o = self.opts.clone();
         let group = group.to_string();
+        let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::task::spawn_blocking(move || {
             ClientConfig::new()
                 .set("bootstrap.servers", &o.brokers)
@@ -85,11 +112,12 @@ impl KafkaBus {
                 .set("fetch.wait.max.ms", o.fetch_wait_ms.to_string())
                 .set("session.timeout.ms", "10000")
                 .set("heartbeat.interval.ms", "1000")
-                .create::<StreamConsumer>()
+                .create_with_context::<_, Inner>(Assigned(tx))
         })
         .await
         .map_err(kafka_err)?
         .map_err(kafka_err)
+        .map(|c| (c, rx))
     }
 
     pub async fn publish(&self, m: Message) -> Result<Position, BusError> {
@@ -121,11 +149,12 @@ impl KafkaBus {
     }
 
     pub async fn subscribe(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
-        let c = self.consumer(group).await?;
+        let (c, assigned) = self.consumer(group).await?;
         c.subscribe(&[topic]).map_err(kafka_err)?;
         Ok(KafkaConsumer {
             consumer: c,
             group: true,
+            assigned,
         })
     }
 
@@ -133,7 +162,7 @@ impl KafkaBus {
     /// first and assigned explicitly, so every record published after this
     /// returns is seen.
     pub async fn assign(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
-        let c = self
+        let (c, _) = self
             .consumer(&format!("akm-reply-{}", uuid::Uuid::new_v4().simple()))
             .await?;
         let (_, high) = self.watermarks(topic, partition).await?;
@@ -144,6 +173,7 @@ impl KafkaBus {
         Ok(KafkaConsumer {
             consumer: c,
             group: false,
+            assigned: tokio::sync::watch::channel(true).1,
         })
     }
 
@@ -279,8 +309,9 @@ impl KafkaBus {
 
 /// A Kafka consumer handed out by the bus.
 pub struct KafkaConsumer {
-    consumer: StreamConsumer,
+    consumer: Inner,
     group: bool,
+    assigned: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -292,6 +323,12 @@ impl std::fmt::Debug for KafkaConsumer {
 }
 
 impl KafkaConsumer {
+    /// Becomes true when the group assigned this member partitions (the
+    /// consumer must be polled, i.e. `next` awaited, for that to happen).
+    pub fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.assigned.clone()
+    }
+
     pub async fn next(&mut self) -> Result<Record, BusError> {
         let m = self.consumer.recv().await.map_err(kafka_err)?;
         let headers = m

@@ -177,6 +177,14 @@ impl Consumer {
         }
     }
 
+    /// Turns true once this member holds partitions (embedded: at once).
+    pub fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
+        match self {
+            Consumer::Embedded(_) => tokio::sync::watch::channel(true).1,
+            Consumer::Kafka(c) => c.assigned(),
+        }
+    }
+
     /// Commit: the group will not see `record` or anything before it in its
     /// partition again. Call only after the record's side effect is done.
     pub async fn commit(&mut self, record: &Record) -> Result<(), BusError> {

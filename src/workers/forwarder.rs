@@ -13,7 +13,7 @@ use crate::workers::{consume, dead_letter, Flow};
 
 /// Run one forwarder group member until cancelled.
 pub async fn run(node: Arc<Node>) {
-    consume::<TradeReported, _, _>(node, Topic::TradeReported, "akm-forwarder", forward).await
+    consume::<TradeReported, _, _>(node, Topic::TradeReported, "akm-forwarder", None, forward).await
 }
 
 async fn forward(node: Arc<Node>, t: TradeReported, rec: Record) -> Result<Flow, BusError> {

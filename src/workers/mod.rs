@@ -48,8 +48,14 @@ pub async fn dead_letter(
 
 /// Consume `topic` in `group` until cancelled: decode each record as `E`
 /// (undecodable -> DLQ), run `handle`, commit after it.
-pub async fn consume<E, F, Fut>(node: Arc<Node>, topic: Topic, group: &str, handle: F)
-where
+/// `ready` is told once the member first holds partitions.
+pub async fn consume<E, F, Fut>(
+    node: Arc<Node>,
+    topic: Topic,
+    group: &str,
+    ready: Option<tokio::sync::mpsc::Sender<()>>,
+    handle: F,
+) where
     E: Event,
     F: Fn(Arc<Node>, E, Record) -> Fut,
     Fut: Future<Output = Result<Flow, BusError>>,
@@ -67,6 +73,14 @@ where
             }
         }
     };
+    if let Some(tx) = ready {
+        let mut assigned = consumer.assigned();
+        tokio::spawn(async move {
+            if assigned.wait_for(|a| *a).await.is_ok() {
+                let _ = tx.send(()).await;
+            }
+        });
+    }
     loop {
         let record = tokio::select! {
             _ = node.cancel.cancelled() => return,

@@ -15,7 +15,7 @@ use crate::workers::{consume, dead_letter, Flow};
 
 /// Run one notifier group member until cancelled.
 pub async fn run(node: Arc<Node>) {
-    consume::<Notification, _, _>(node, Topic::Notify, "akm-notifier", notify).await
+    consume::<Notification, _, _>(node, Topic::Notify, "akm-notifier", None, notify).await
 }
 
 async fn notify(node: Arc<Node>, n: Notification, rec: Record) -> Result<Flow, BusError> {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::bus::{BusError, Message, Record, Topic};
 use crate::events::{self, TargetCodeRec, TranscodeReplied, TranscodeRequested};
@@ -14,12 +15,17 @@ use crate::node::Node;
 use crate::service::transcode;
 use crate::workers::{consume, Flow};
 
-/// Run the transcoder group member until cancelled.
-pub async fn run(node: Arc<Node>, limit: Arc<Semaphore>) {
+/// Run the transcoder group member until cancelled; `ready` is told when
+/// it first holds partitions.
+pub async fn run(node: Arc<Node>, limit: Arc<Semaphore>, ready: tokio::sync::mpsc::Sender<()>) {
+    // One group per node: on a shared cluster every node reads the topic and
+    // takes only the requests its own ingress published (header `node`).
+    let group = format!("akm-transcoder-{}", node.node_id());
     consume::<TranscodeRequested, _, _>(
         node,
         Topic::TranscodeRequest,
-        "akm-transcoder",
+        &group,
+        Some(ready),
         move |node, ev, rec| {
             let limit = limit.clone();
             async move { take(node, ev, rec, limit).await }
@@ -31,9 +37,12 @@ pub async fn run(node: Arc<Node>, limit: Arc<Semaphore>) {
 async fn take(
     node: Arc<Node>,
     ev: TranscodeRequested,
-    _rec: Record,
+    rec: Record,
     limit: Arc<Semaphore>,
 ) -> Result<Flow, BusError> {
+    if rec.header("node").is_some_and(|n| n != node.node_id()) {
+        return Ok(Flow::Commit); // another node's request on a shared cluster
+    }
     if ev.deadline_ms <= Node::now_ms() {
         tracing::info!(request_id = %ev.request_id, "transcode request past its deadline skipped");
         return Ok(Flow::Commit);
@@ -41,12 +50,10 @@ async fn take(
     let Ok(permit) = limit.acquire_owned().await else {
         return Ok(Flow::Stop);
     };
+    let span =
+        tracing::info_span!("transcode", trace_id = %ev.trace_id, request_id = %ev.request_id);
     tokio::spawn(async move {
         let _permit = permit;
-        let span =
-            tracing::info_span!("transcode", trace_id = %ev.trace_id, request_id = %ev.request_id);
-        let _e = span.enter();
-        drop(_e);
         let reply = match transcode::run(&node, &ev).await {
             Ok(codes) => TranscodeReplied {
                 request_id: ev.request_id.clone(),
@@ -83,7 +90,7 @@ async fn take(
         if reply_to(&node, &ev, &reply).await.is_err() {
             tracing::error!(request_id = %ev.request_id, "transcode reply could not be published");
         }
-    });
+    }.instrument(span));
     Ok(Flow::Commit)
 }
 
