@@ -136,7 +136,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Platform>
     }
     if roles == Roles::All {
         p.demo_curl = crate::demo::seed(&p, &settings)?;
+        for (node, _) in p.province.iter().chain(p.city.iter()) {
+            node.store.sync().await?;
+        }
     }
+    tracing::info!(roles = ?roles, "platform ready");
     Ok(p)
 }
 

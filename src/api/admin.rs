@@ -63,6 +63,7 @@ pub async fn put_resident(
             .ok_or(ApiError::MissingField("universalAuth"))?,
     };
     node.store.put_resident(&r)?;
+    node.store.sync().await?;
     tracing::info!(idcard = %mask::id(&r.idcard_no), "resident saved");
     Ok(Envelope::ok(r, "保存成功"))
 }
@@ -85,6 +86,7 @@ pub async fn put_card(
         target_object: f.opt_json_string("targetObject")?.unwrap_or_default(),
     };
     node.store.put_card(&idcard, &target, &card)?;
+    node.store.sync().await?;
     Ok(Envelope::ok(card, "保存成功"))
 }
 
@@ -152,6 +154,7 @@ pub async fn issue(State(node): State<Arc<Node>>, f: Fields) -> Result<Envelope<
     }
     let is_self = f.opt_bool("isSelf")?.unwrap_or(true);
     let issued = issue_qr(&node, &idcard, &city, auth_type, auth_object, ttl, is_self)?;
+    node.store.sync().await?;
     Ok(Envelope::ok(issued, "亮码成功"))
 }
 
@@ -187,6 +190,7 @@ pub async fn put_config(
             .join(","),
     };
     node.store.put_config(&c)?;
+    node.store.sync().await?;
     Ok(Envelope::ok(c, "保存成功"))
 }
 

@@ -355,19 +355,30 @@ impl KafkaConsumer {
         })
     }
 
+    /// Store offset+1 for the record's partition and commit the stored
+    /// offsets asynchronously; the last ones are committed synchronously
+    /// when the consumer is dropped (shutdown, rebalance in tests).
     pub fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if !self.group {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(
-            &r.topic,
-            r.partition as i32,
-            Offset::Offset(r.offset as i64 + 1),
-        )
-        .map_err(kafka_err)?;
+        // rd_kafka_offset_store stores offset + 1 itself (the next to read).
         self.consumer
-            .commit(&tpl, CommitMode::Async)
+            .store_offset(&r.topic, r.partition as i32, r.offset as i64)
+            .map_err(kafka_err)?;
+        self.consumer
+            .commit_consumer_state(CommitMode::Async)
             .map_err(kafka_err)
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        if self.group {
+            // Nothing stored yet is fine (NoOffset); anything else is logged.
+            if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "final commit on close");
+            }
+        }
     }
 }

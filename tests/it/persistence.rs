@@ -38,7 +38,8 @@ async fn bus_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Start `akm serve --role all` and wait for its two "listening" lines.
+/// Start `akm serve --role all` and wait for its two "listening" lines and
+/// the final "platform ready" (demo data seeded and flushed).
 fn serve(
     dir: &std::path::Path,
     ports: &[u16; 4],
@@ -68,9 +69,9 @@ fn serve(
         let line = line.unwrap();
         if line.contains("listening") {
             ready += 1;
-            if ready == 2 {
-                break;
-            }
+        }
+        if line.contains("platform ready") {
+            break;
         }
     }
     assert_eq!(ready, 2, "akm did not come up");
@@ -113,7 +114,8 @@ async fn data_and_accepted_trades_survive_kill_9() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     let r: serde_json::Value = http
         .post(format!("{city}/api/v1/transcode-config"))
         .json(&json!({"cityNo": "340100", "targetType": "3401002"}))
