@@ -109,10 +109,12 @@ impl Bus {
         }
     }
 
-    /// Join consumer group `group` on `topic`: partitions are shared among the
+    /// Join consumer group `group` (prefixed with the deployment's topic
+    /// prefix) on `topic`: partitions are shared among the
     /// group's members; a new group starts at the earliest offset; delivery is
     /// at-least-once from the last committed offset.
     pub async fn subscribe(&self, topic: &str, group: &str) -> Result<Consumer, BusError> {
+        let group = &self.topics.group(group);
         match &self.backend {
             Backend::Embedded(b) => {
                 Ok(Consumer::Embedded(b.subscribe(topic, Some(group), None)?))

@@ -67,6 +67,12 @@ impl Topics {
         })
     }
 
+    /// A consumer group id of this deployment: prefixed like the topics, so
+    /// deployments sharing a cluster never share (and rebalance) a group.
+    pub fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
     /// The full name of a contract topic.
     pub fn name(&self, t: Topic) -> String {
         format!("{}{}", self.prefix, t.base())

@@ -57,8 +57,6 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         sim_push_listen: "127.0.0.1:0".into(),
         demo: Some(false),
         retry_max_ms: 200,
-        // a shared in-memory broker on a small CI machine adds jitter
-        transcode_timeout_ms: if kafka().is_some() { 5000 } else { 3000 },
         workers: 2,
         ..Settings::default()
     }
@@ -70,6 +68,13 @@ pub async fn spawn() -> App {
 }
 
 pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
+    // AKM_TEST_LOG=info shows the platform's log in failing tests' output.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("AKM_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     f(&mut s);
