@@ -128,6 +128,9 @@ mod tests {
         }
         assert!(names.contains(&t.dlq(Topic::TradeReported)));
         assert_eq!(t.partitions("x.akm.trade"), 8);
+        // groups are per deployment, like topics
+        assert_eq!(t.group("akm-notifier"), "x.akm-notifier");
+        assert_ne!(Topics::new("y.").unwrap().group("g"), t.group("g"));
         for d in t.declared() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&d.schema);
             assert!(
