@@ -90,8 +90,8 @@ fn parse_resident(line: &str) -> Result<resident::Resident, akm::error::ApiError
     let f = Fields::from_bytes(&line.as_bytes().to_vec().into())?;
     let r = resident::Resident {
         idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
-        name: f.req("name")?.to_string(),
-        user_phone: f.req("userPhone")?.to_string(),
+        name: akm::api::fields::bounded("name", f.req("name")?, 64)?.to_string(),
+        user_phone: resident::user_phone(f.req("userPhone")?)?,
         health_level: resident::health_level(f.req("healthLevel")?)?,
         data_source: resident::data_source(f.opt("dataSource")?.unwrap_or("1"))?,
         universal_auth: f.opt_bool("universalAuth")?.unwrap_or(false),

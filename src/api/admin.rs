@@ -31,15 +31,6 @@ pub async fn guard(State(node): State<Arc<Node>>, req: Request, next: Next) -> R
     next.run(req).await
 }
 
-fn phone(raw: &str) -> Result<String, ApiError> {
-    let ok = (5..=20).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+');
-    ok.then(|| raw.to_string())
-        .ok_or_else(|| ApiError::bad("userPhone", "应为5至20位电话号码"))
-}
-
 /// `PUT /admin/v1/residents`
 pub async fn put_resident(
     State(node): State<Arc<Node>>,
@@ -55,7 +46,7 @@ pub async fn put_resident(
     let r = Resident {
         idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
         name: bounded("name", f.req("name")?, 64)?.to_string(),
-        user_phone: phone(f.req("userPhone")?)?,
+        user_phone: resident::user_phone(f.req("userPhone")?)?,
         health_level: resident::health_level(f.req("healthLevel")?)?,
         data_source: resident::data_source(f.req("dataSource")?)?,
         universal_auth: f

@@ -57,6 +57,19 @@ pub fn idcard_no(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A phone number: 5 to 20 digits, `+` or `-`.
+pub fn user_phone(raw: &str) -> Result<String, ApiError> {
+    let ok = (5..=20).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+');
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::bad("userPhone", "应为5至20位电话号码"))
+    }
+}
+
 /// A resident as the province holds them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

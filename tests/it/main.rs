@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod city;
+mod cli;
 mod compose;
 mod conformance;
 mod helpers;
