@@ -38,6 +38,27 @@ async fn bus_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `akm serve --role all` on `dir` and `ports` (province, city, card sim,
+/// push sim) with the test run's bus settings.
+fn serve_all(dir: &std::path::Path, ports: &[u16; 4], env: &[(&'static str, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(["serve", "--role", "all", "--data-dir"])
+        .arg(dir);
+    for (name, port) in [
+        "AKM_PROVINCE_LISTEN",
+        "AKM_CITY_LISTEN",
+        "AKM_SIM_CARD_LISTEN",
+        "AKM_SIM_PUSH_LISTEN",
+    ]
+    .iter()
+    .zip(ports)
+    {
+        cmd.env(name, format!("127.0.0.1:{port}"));
+    }
+    cmd
+}
+
 /// Start `akm serve --role all` and wait for its two "listening" lines and
 /// the final "platform ready" (demo data seeded and flushed).
 fn serve(
@@ -46,14 +67,7 @@ fn serve(
     push_url: &str,
     env: &[(&'static str, String)],
 ) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(["serve", "--role", "all", "--data-dir"])
-        .arg(dir)
-        .env("AKM_PROVINCE_LISTEN", format!("127.0.0.1:{}", ports[0]))
-        .env("AKM_CITY_LISTEN", format!("127.0.0.1:{}", ports[1]))
-        .env("AKM_SIM_CARD_LISTEN", format!("127.0.0.1:{}", ports[2]))
-        .env("AKM_SIM_PUSH_LISTEN", format!("127.0.0.1:{}", ports[3]))
+    let mut child = serve_all(dir, ports, env)
         .env("AKM_PUSH_URL", push_url)
         .env("AKM_RETRY_MAX_MS", "200")
         .env("RUST_LOG", "info")
@@ -146,14 +160,7 @@ async fn the_demo_curl_returns_target_codes() {
     let dir = tempfile::tempdir().unwrap();
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let env = bus_env(dir.path()).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(["serve", "--role", "all", "--data-dir"])
-        .arg(dir.path())
-        .env("AKM_PROVINCE_LISTEN", format!("127.0.0.1:{}", ports[0]))
-        .env("AKM_CITY_LISTEN", format!("127.0.0.1:{}", ports[1]))
-        .env("AKM_SIM_CARD_LISTEN", format!("127.0.0.1:{}", ports[2]))
-        .env("AKM_SIM_PUSH_LISTEN", format!("127.0.0.1:{}", ports[3]))
+    let mut child = serve_all(dir.path(), &ports, &env)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
