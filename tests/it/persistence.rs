@@ -8,6 +8,22 @@ use serde_json::json;
 
 use crate::helpers::{trade, WAIT, ZHANG};
 
+/// POST JSON and read the JSON answer.
+async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -130,26 +146,15 @@ async fn data_and_accepted_trades_survive_kill_9() {
         .unwrap();
     let status = r.status();
     assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
-    let r: serde_json::Value = http
-        .post(format!("{city}/api/v1/transcode-config"))
-        .json(&json!({"cityNo": "340100", "targetType": "3401002"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(
+        &http,
+        &format!("{city}/api/v1/transcode-config"),
+        &json!({"cityNo": "340100", "targetType": "3401002"}),
+    )
+    .await;
     assert_eq!(r["errCode"], "200", "{r}");
     // and the trade is not taken twice
-    let r: serde_json::Value = http
-        .post(format!("{city}/api/v1/callback"))
-        .json(&trade("K-1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(&http, &format!("{city}/api/v1/callback"), &trade("K-1")).await;
     assert!(r["errMsg"].as_str().unwrap().contains("重复"), "{r}");
 }
 
@@ -176,15 +181,7 @@ async fn the_demo_curl_returns_target_codes() {
     let url = curl.split_whitespace().nth(4).unwrap().to_string();
     let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
-    let r: serde_json::Value = reqwest::Client::new()
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(&reqwest::Client::new(), &url, &body).await;
     assert_eq!(r["errCode"], "200", "{r}");
     assert!(!r["data"].as_array().unwrap().is_empty(), "{r}");
 }
