@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use akm::api::fields::Fields;
-use akm::bus::{KafkaBus, Message, Topics};
+use akm::bus::{BusConsumer, KafkaBus, Message, Topics};
 use akm::config::Settings;
-use akm::domain::{mask, resident};
+use akm::domain::mask;
+use akm::domain::resident::Resident;
+use akm::durability::Durable;
 use akm::sim::{CardSim, PushSim};
 use akm::store::Store;
 use akm::Roles;
@@ -31,10 +32,13 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(settings: Settings, role: Roles) -> anyhow::Result<()> {
-    let platform = akm::start(settings, role).await?;
-    if let Some(curl) = &platform.demo_curl {
-        println!("\nDemo data is loaded. Try a transcode (the QR code is fresh for a few minutes):\n\n{curl}\n");
+    let platform = akm::start(settings.clone(), role).await?;
+    if role == Roles::All {
+        if let Some(curl) = akm::demo::seed(&platform, &settings).await? {
+            println!("\nDemo data is loaded. Try a transcode (the QR code is fresh for a few minutes):\n\n{curl}\n");
+        }
     }
+    tracing::info!(roles = ?role, "platform ready");
     shutdown_signal().await;
     tracing::info!("shutting down");
     platform.shutdown().await;
@@ -55,8 +59,9 @@ pub async fn import(settings: Settings, file: &Path) -> anyhow::Result<()> {
     let total = std::io::BufReader::new(std::fs::File::open(file)?)
         .lines()
         .count() as u64;
-    let store = Store::open(&settings.data_dir)
+    let durable = Durable::open(&settings.data_dir)
         .context("open the province data dir (is the node running?)")?;
+    let store = Store::open(&durable)?;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} residents ({per_sec}, eta {eta})")
@@ -86,24 +91,17 @@ pub async fn import(settings: Settings, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_resident(line: &str) -> Result<resident::Resident, akm::error::ApiError> {
-    let f = Fields::from_bytes(&line.as_bytes().to_vec().into())?;
-    let r = resident::Resident {
-        idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
-        name: akm::api::fields::bounded("name", f.req("name")?, 64)?.to_string(),
-        user_phone: resident::user_phone(f.req("userPhone")?)?,
-        health_level: resident::health_level(f.req("healthLevel")?)?,
-        data_source: resident::data_source(f.opt("dataSource")?.unwrap_or("1"))?,
-        universal_auth: f.opt_bool("universalAuth")?.unwrap_or(false),
-    };
+/// One import line, read by the admin API's resident parser.
+fn parse_resident(line: &str) -> Result<Resident, String> {
+    let r: Resident = akm::api::parse_body(line.as_bytes()).map_err(|e| e.message())?;
     tracing::debug!(idcard = %mask::id(&r.idcard_no), "parsed");
     Ok(r)
 }
 
 pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
-    let store =
-        Store::open(&settings.data_dir).context("open the data dir (is the node running?)")?;
-    let bus = akm::startup::open_bus(&settings, &store).await?;
+    let durable =
+        Durable::open(&settings.data_dir).context("open the data dir (is the node running?)")?;
+    let bus = akm::startup::open_bus(&settings, &durable, akm::clock::system()).await?;
     let source = format!("{}{base}", settings.topic_prefix);
     let dlq = format!("{source}.dlq");
     let mut consumer = bus.subscribe(&dlq, "akm-replay").await?;
@@ -119,18 +117,18 @@ pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
             .collect();
         bus.publish(m.header("replayedFrom", format!("{dlq}@{}", r.offset)))
             .await?;
-        consumer.commit(&r).await?;
+        consumer.commit(&r)?;
         n += 1;
     }
-    store.sync().await?;
+    durable.sync().await?;
     println!("replayed {n} records from {dlq} to {source}");
     Ok(())
 }
 
 pub async fn apply(settings: &Settings) -> anyhow::Result<()> {
     let topics = Topics::new(&settings.topic_prefix)?;
-    let bus = KafkaBus::connect(settings.kafka_options()).await?;
-    for line in bus.apply(&topics).await? {
+    let bus = KafkaBus::connect(settings.kafka_options(), topics).await?;
+    for line in bus.apply().await? {
         println!("{line}");
     }
     Ok(())

@@ -1,12 +1,78 @@
 //! Settings: built-in defaults, then the config file (`--config`, TOML),
 //! then `AKM_*` environment variables (SPEC §8). Every key of the file is
 //! the lower-case env name without `AKM_` (`data_dir` <-> `AKM_DATA_DIR`).
+//! Values are typed: the bus a [`BusKind`], durations [`Duration`]s, the
+//! city a [`CityNo`], secrets a redacting [`Secret`]; a file key that is not
+//! a setting is a start-up error.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use crate::domain::CityNo;
+
+/// Which bus backend a node uses (`AKM_BUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// The sled-backed log in the node's data directory (one process).
+    Embedded,
+    /// A Kafka cluster (`AKM_KAFKA_BROKERS`).
+    Kafka,
+}
+
+impl BusKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusKind::Embedded => "embedded",
+            BusKind::Kafka => "kafka",
+        }
+    }
+}
+
+/// A secret setting: its `Debug` and `Display` never show the value, and
+/// it serializes as `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "Text")]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(v: impl Into<String>) -> Self {
+        Secret(v.into())
+    }
+
+    /// The value, for the one place that compares or sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Text> for Secret {
+    fn from(t: Text) -> Self {
+        Secret(t.into())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
 
 /// Every setting of a node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -24,27 +90,28 @@ pub struct Settings {
     pub sim_push_listen: String,
     /// Push gateway the notifier calls (`AKM_PUSH_URL`); default: the simulator.
     pub push_url: Option<String>,
-    /// The city's own cityNo (`AKM_CITY_NO`).
-    #[serde(deserialize_with = "text")]
-    pub city_no: String,
+    /// The city's own cityNo (`AKM_CITY_NO`), 6 or 12 digits.
+    #[serde(with = "city")]
+    pub city_no: CityNo,
     /// Province base URL a city calls (`AKM_PROVINCE_URL`); default: the province listener.
     pub province_url: Option<String>,
     /// `embedded` or `kafka` (`AKM_BUS`).
-    pub bus: String,
+    pub bus: BusKind,
     /// Kafka bootstrap servers (`AKM_KAFKA_BROKERS`).
     pub kafka_brokers: String,
     /// Prefix of every topic name (`AKM_TOPIC_PREFIX`).
     #[serde(deserialize_with = "text")]
     pub topic_prefix: String,
-    /// Transcode request-reply deadline in ms (`AKM_TRANSCODE_TIMEOUT_MS`).
-    pub transcode_timeout_ms: u64,
-    /// QR token lifetime in seconds (`AKM_QR_TTL_SECONDS`).
-    pub qr_ttl_seconds: u64,
+    /// Transcode request-reply deadline (`AKM_TRANSCODE_TIMEOUT_MS`).
+    #[serde(rename = "transcode_timeout_ms", with = "millis")]
+    pub transcode_timeout: Duration,
+    /// QR token lifetime (`AKM_QR_TTL_SECONDS`).
+    #[serde(rename = "qr_ttl_seconds", with = "seconds")]
+    pub qr_ttl: Duration,
     /// Seed demo data (`AKM_DEMO`); default: role `all` with no data yet.
     pub demo: Option<bool>,
     /// Bearer token required on `/admin/*` when set (`AKM_ADMIN_TOKEN`).
-    #[serde(deserialize_with = "opt_text")]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// Most transcode requests waiting for a reply per node (`AKM_MAX_PENDING`); more get 4029.
     pub max_pending: usize,
     /// Consumers per worker group in this process (`AKM_WORKERS`).
@@ -52,21 +119,25 @@ pub struct Settings {
     /// Most transcode requests a node works on at once (`AKM_TRANSCODE_CONCURRENCY`).
     pub transcode_concurrency: usize,
     /// Kafka consumers' `fetch.wait.max.ms` (`AKM_KAFKA_FETCH_WAIT_MS`): consume latency on brokers that hold fetches.
-    pub kafka_fetch_wait_ms: u64,
+    #[serde(rename = "kafka_fetch_wait_ms", with = "millis")]
+    pub kafka_fetch_wait: Duration,
     /// Kafka producer's `message.timeout.ms` (`AKM_KAFKA_MESSAGE_TIMEOUT_MS`): how long a publish may take before it fails.
-    pub kafka_message_timeout_ms: u64,
+    #[serde(rename = "kafka_message_timeout_ms", with = "millis")]
+    pub kafka_message_timeout: Duration,
     /// Reply partition this ingress owns (`AKM_REPLY_PARTITION`); default: a random one.
     pub reply_partition: Option<u32>,
-    /// Timeout of one outbound HTTP call to the province or push gateway, ms (`AKM_HTTP_TIMEOUT_MS`).
-    pub http_timeout_ms: u64,
-    /// Longest wait between two delivery retries, ms (`AKM_RETRY_MAX_MS`).
-    pub retry_max_ms: u64,
+    /// Timeout of one outbound HTTP call to the province or push gateway (`AKM_HTTP_TIMEOUT_MS`).
+    #[serde(rename = "http_timeout_ms", with = "millis")]
+    pub http_timeout: Duration,
+    /// Longest wait between two delivery retries (`AKM_RETRY_MAX_MS`).
+    #[serde(rename = "retry_max_ms", with = "millis")]
+    pub retry_max: Duration,
 }
 
 /// A string setting that env or TOML may spell as a number (`AKM_CITY_NO=340100`).
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Text {
+pub enum Text {
     S(String),
     U(u64),
     I(i64),
@@ -86,8 +157,47 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Text::deserialize(d).map(String::from)
 }
 
-fn opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<Text>::deserialize(d).map(|t| t.map(String::from))
+/// A cityNo setting: parsed like the API's cityNo.
+mod city {
+    use super::{CityNo, Text};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &CityNo, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CityNo, D::Error> {
+        let raw: String = Text::deserialize(d)?.into();
+        CityNo::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A duration written as whole milliseconds.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// A duration written as whole seconds.
+mod seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
 }
 
 impl Default for Settings {
@@ -99,23 +209,23 @@ impl Default for Settings {
             sim_card_listen: "127.0.0.1:8090".into(),
             sim_push_listen: "127.0.0.1:8091".into(),
             push_url: None,
-            city_no: "340100".into(),
+            city_no: CityNo::hefei(),
             province_url: None,
-            bus: "embedded".into(),
+            bus: BusKind::Embedded,
             kafka_brokers: "127.0.0.1:9092".into(),
             topic_prefix: String::new(),
-            transcode_timeout_ms: 3000,
-            qr_ttl_seconds: 300,
+            transcode_timeout: Duration::from_millis(3000),
+            qr_ttl: Duration::from_secs(300),
             demo: None,
             admin_token: None,
             max_pending: 10_000,
             workers: 4,
             transcode_concurrency: 256,
-            http_timeout_ms: 10_000,
-            kafka_fetch_wait_ms: 10,
-            kafka_message_timeout_ms: 30_000,
+            http_timeout: Duration::from_millis(10_000),
+            kafka_fetch_wait: Duration::from_millis(10),
+            kafka_message_timeout: Duration::from_millis(30_000),
             reply_partition: None,
-            retry_max_ms: 60_000,
+            retry_max: Duration::from_millis(60_000),
         }
     }
 }
@@ -130,43 +240,52 @@ impl Settings {
     pub fn kafka_options(&self) -> crate::bus::KafkaOptions {
         crate::bus::KafkaOptions {
             brokers: self.kafka_brokers.clone(),
-            fetch_wait_ms: self.kafka_fetch_wait_ms,
-            message_timeout_ms: self.kafka_message_timeout_ms,
+            fetch_wait_ms: self.kafka_fetch_wait.as_millis() as u64,
+            message_timeout_ms: self.kafka_message_timeout.as_millis() as u64,
         }
     }
 
-    /// Defaults <- `file` (if given) <- `AKM_*` env.
+    /// Every key a config file may hold (the lower-case env names).
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(Settings::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Defaults <- `file` (if given) <- `AKM_*` env. A key the file has that
+    /// is not a setting stops start-up, naming it.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(f) = file {
-            if !f.exists() {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| ConfigError(format!("config file {}: {e}", f.display())))?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("config file {}: {e}", f.display())))?;
+            let known = Settings::keys();
+            let unknown: Vec<&String> = table.keys().filter(|k| !known.contains(k)).collect();
+            if !unknown.is_empty() {
                 return Err(ConfigError(format!(
-                    "config file {} not found",
-                    f.display()
+                    "config file {} has unknown keys: {}",
+                    f.display(),
+                    unknown.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
                 )));
             }
-            fig = fig.merge(Toml::file(f));
+            fig = fig.merge(Toml::string(&text));
         }
+        let known = Settings::keys();
         let s: Settings = fig
-            .merge(Env::prefixed("AKM_"))
+            .merge(Env::prefixed("AKM_").filter(move |k| known.iter().any(|n| k == n.as_str())))
             .extract()
-            .map_err(|e| ConfigError(e.to_string()))?;
+            .map_err(|e| ConfigError(name_env(&e.to_string())))?;
         s.validate()?;
         Ok(s)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if !matches!(self.bus.as_str(), "embedded" | "kafka") {
-            return Err(ConfigError(format!(
-                "bus (AKM_BUS) must be embedded or kafka, not {:?}",
-                self.bus
-            )));
-        }
-        crate::domain::CityNo::parse(&self.city_no)
-            .map_err(|e| ConfigError(format!("city_no (AKM_CITY_NO): {e}")))?;
-        if self.transcode_timeout_ms == 0 || self.qr_ttl_seconds == 0 {
+        if self.transcode_timeout.is_zero() || self.qr_ttl.is_zero() {
             return Err(ConfigError(
-                "transcode_timeout_ms and qr_ttl_seconds must be > 0".into(),
+                "transcode_timeout_ms (AKM_TRANSCODE_TIMEOUT_MS) and qr_ttl_seconds (AKM_QR_TTL_SECONDS) must be > 0".into(),
             ));
         }
         if self.workers == 0 || self.max_pending == 0 || self.transcode_concurrency == 0 {
@@ -176,6 +295,17 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Add the env name to a figment error that names a key (`for key "bus"`).
+fn name_env(msg: &str) -> String {
+    for key in Settings::keys() {
+        let upper = key.to_uppercase();
+        if msg.contains(&format!("\"{key}\"")) || msg.contains(&format!("\"{upper}\"")) {
+            return format!("{msg} (AKM_{upper})");
+        }
+    }
+    msg.to_string()
 }
 
 #[cfg(test)]
@@ -211,13 +341,13 @@ mod tests {
         assert_eq!(s.sim_card_listen, "0.0.0.0:18090");
         assert_eq!(s.sim_push_listen, "0.0.0.0:18091");
         assert_eq!(s.push_url.as_deref(), Some("http://push.example/push"));
-        assert_eq!(s.city_no, "340200");
+        assert_eq!(s.city_no.as_str(), "340200000000");
         assert_eq!(s.province_url.as_deref(), Some("http://province.example"));
-        assert_eq!(s.bus, "kafka");
+        assert_eq!(s.bus, BusKind::Kafka);
         assert_eq!(s.kafka_brokers, "k1:9092,k2:9092");
         assert_eq!(s.topic_prefix, "prod.");
-        assert_eq!(s.transcode_timeout_ms, 1500);
-        assert_eq!(s.qr_ttl_seconds, 120);
+        assert_eq!(s.transcode_timeout, Duration::from_millis(1500));
+        assert_eq!(s.qr_ttl, Duration::from_secs(120));
         assert_eq!(s.demo, Some(false));
     }
 
@@ -252,8 +382,8 @@ mod tests {
             assert_eq!(
                 Settings::load(Some(Path::new("akm.toml")))
                     .map_err(|e| e.to_string())?
-                    .qr_ttl_seconds,
-                30
+                    .qr_ttl,
+                Duration::from_secs(30)
             );
             Ok(())
         });
@@ -270,8 +400,8 @@ mod tests {
                 ("127.0.0.1:8080", "127.0.0.1:8081")
             );
             assert_eq!(
-                (s.transcode_timeout_ms, s.qr_ttl_seconds, s.city_no.as_str()),
-                (3000, 300, "340100")
+                (s.transcode_timeout, s.qr_ttl, s.city_no.as_str()),
+                (Duration::from_millis(3000), Duration::from_secs(300), "340100000000")
             );
             jail.set_env("AKM_BUS", "rabbit");
             let e = Settings::load(None).unwrap_err().to_string();
@@ -285,5 +415,29 @@ mod tests {
             assert!(Settings::load(Some(Path::new("missing.toml"))).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn unknown_file_keys_stop_start_up_and_unknown_env_is_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("akm.toml", "data_dir = \"/x\"\nretry_max = 5\n")?;
+            let e = Settings::load(Some(Path::new("akm.toml"))).unwrap_err().to_string();
+            assert!(e.contains("unknown keys: retry_max"), "{e}");
+            jail.set_env("AKM_TEST_BUS", "kafka"); // not a setting: left alone
+            assert!(Settings::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings {
+            admin_token: Some(Secret::new("s3cret-token")),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?} {}", serde_json::to_string(&s).unwrap());
+        assert!(!shown.contains("s3cret-token"), "{shown}");
+        assert_eq!(s.admin_token.as_ref().map(Secret::expose), Some("s3cret-token"));
     }
 }

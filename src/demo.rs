@@ -1,11 +1,12 @@
 //! Demo data for `akm serve --role all`: target configs for the spec's
 //! target types, three residents, their cards in the card simulator, and a
-//! fresh QR code with a ready-to-paste transcode curl.
+//! fresh QR code with a ready-to-paste transcode curl. Runs beside
+//! `startup` (after it), never inside it.
 
-use crate::api::admin::issue_qr;
 use crate::config::Settings;
 use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
 use crate::domain::{CityNo, TargetType};
+use crate::service::qr::QrRequest;
 use crate::startup::Platform;
 
 /// Demo residents: (ID number, name, phone, health level, universal authorization).
@@ -26,10 +27,11 @@ fn scenes_for(t: &str) -> &'static str {
     }
 }
 
-/// Seed (when asked, or when the province holds nothing yet) and return the demo curl.
-pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>> {
-    let (Some((province, _)), Some((city, city_addr)), Some(card)) =
-        (&p.province, &p.city, &p.card_sim)
+/// Seed (when asked, or when the province holds nothing yet), flush, and
+/// return the demo curl.
+pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>> {
+    let (Some(province), Some(city), Some(card), Some(qr)) =
+        (&p.province, &p.city, &p.card_sim, &p.qr)
     else {
         return Ok(None);
     };
@@ -37,7 +39,7 @@ pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>>
         return Ok(None);
     }
     if settings.demo == Some(true) || province.store.is_empty() {
-        seed_stores(p)?;
+        seed_stores(p, &settings.city_no)?;
     }
     // The simulator keeps cards in memory: give them again on every start,
     // and print a fresh QR code when the demo resident is on file.
@@ -45,24 +47,26 @@ pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>>
     if province.store.resident(zhang)?.is_none() {
         return Ok(None);
     }
-    let health = TargetType::parse(&format!("{}002", city.city_no.region()))?;
+    let city_no = &settings.city_no;
+    let health = TargetType::parse(&format!("{}002", city_no.region()))?;
     let social = TargetType::parse("3400001")?;
     for (t, id) in [(&health, "EHC-0001"), (&social, "SSC-0001")] {
         card.add_card(zhang, t.as_str(), id, "");
     }
     card.add_card(RESIDENTS[1].0, health.as_str(), "EHC-0002", "");
-    let issued = issue_qr(
-        province,
-        zhang,
-        &CityNo::province(),
-        "2".into(),
-        "face-demo".into(),
-        settings.qr_ttl_seconds,
-        true,
-    )
-    .map_err(|e| anyhow::anyhow!("demo QR: {e}"))?;
+    let issued = qr.issue(&QrRequest {
+        idcard_no: zhang.to_string(),
+        city: CityNo::province(),
+        auth_type: "2".into(),
+        auth_object: "face-demo".into(),
+        ttl: None,
+        is_self: true,
+    })?;
+    province.store.sync().await?;
+    city.store.sync().await?;
+    let city_addr = city.addr;
     let body = serde_json::json!({
-        "cityNo": city.city_no.as_str()[..6].to_string(),
+        "cityNo": city_no.as_str()[..6].to_string(),
         "qrCodeUrl": issued.qr_code_url,
         "targetType": health.as_str(),
         "sceneCode": "01002",
@@ -73,9 +77,8 @@ pub fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>>
 }
 
 /// Configs, residents and fused cards of the demo.
-fn seed_stores(p: &Platform) -> anyhow::Result<()> {
-    let (Some((province, _)), Some((city, _)), Some(card)) = (&p.province, &p.city, &p.card_sim)
-    else {
+fn seed_stores(p: &Platform, city_no: &CityNo) -> anyhow::Result<()> {
+    let (Some(province), Some(city), Some(card)) = (&p.province, &p.city, &p.card_sim) else {
         return Ok(());
     };
     for t in TargetType::all_builtin() {
@@ -93,9 +96,9 @@ fn seed_stores(p: &Platform) -> anyhow::Result<()> {
             scene_code: scenes_for(t.as_str()).to_string(),
         };
         province.store.put_config(&c)?;
-        if region == city.city_no.region() || t.as_str().starts_with("3400") {
+        if region == city_no.region() || t.as_str().starts_with("3400") {
             city.store.put_config(&TranscodeConfig {
-                belongarea: city.city_no.prefecture().to_string(),
+                belongarea: city_no.prefecture().to_string(),
                 ..c
             })?;
         }
@@ -111,7 +114,7 @@ fn seed_stores(p: &Platform) -> anyhow::Result<()> {
         })?;
     }
     let (zhang, ..) = RESIDENTS[0];
-    let health = TargetType::parse(&format!("{}002", city.city_no.region()))?;
+    let health = TargetType::parse(&format!("{}002", city_no.region()))?;
     let social = TargetType::parse("3400001")?;
     for (t, id) in [(&health, "EHC-0001"), (&social, "SSC-0001")] {
         province.store.put_card(

@@ -3,20 +3,29 @@
 //! One binary: the province and city roles (axum ingress + stream workers
 //! over a message bus), the simulators of the external parties, and the
 //! CLI. [`start`] wires a role (or `all`) and returns its handles.
+//!
+//! Modules from the top down; a module uses only modules below it (see
+//! DESIGN.md, "Modules", and `tests/it/layers.rs`, which checks it):
+//! `startup`, `demo` -> `api` -> `workers` -> `service` -> `clients` ->
+//! `bus` -> `events` -> `store` -> `durability`, `frame` -> `domain` ->
+//! `protocol`, `config`, `clock`. `sim` stands beside, using only
+//! `domain`.
 
 pub mod api;
 pub mod bus;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
-pub mod error;
+pub mod durability;
 pub mod events;
-pub mod node;
+pub mod frame;
+pub mod protocol;
 pub mod service;
 pub mod sim;
 pub mod startup;
 pub mod store;
 pub mod workers;
 
-pub use startup::{start, Platform, Roles};
+pub use startup::{start, start_with_clock, Platform, Roles, RunningNode};

@@ -1,9 +1,11 @@
-//! Wiring: open a role's store and bus, start its workers and listener;
-//! for `all`, the simulators, the province, one city and the demo data.
+//! Wiring: settings -> each role's services -> listeners and supervised
+//! workers. For `all`, the simulators, the province and one city side by
+//! side (demo data is seeded beside this, by `demo.rs`).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -11,15 +13,25 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::state::{AdminToken, NodeApi, ProvinceApi};
 use crate::bus::{Bus, Topic, Topics};
 use crate::clients::province::ProvinceClient;
-use crate::config::Settings;
-use crate::domain::CityNo;
-use crate::node::{Node, Role};
+use crate::clock::{self, SharedClock};
+use crate::config::{BusKind, Settings};
+use crate::durability::Durable;
+use crate::service::admin::Admin;
+use crate::service::decode::Decoder;
+use crate::service::pending::Pending;
+use crate::service::qr::QrIssuer;
+use crate::service::sources::{ConfigSource, IdentitySource};
+use crate::service::trade::{Emitter, TradeDesk};
+use crate::service::transcode::{TranscodeIngress, Transcoder};
 use crate::sim::{CardSim, PushSim};
 use crate::store::Store;
-use crate::workers::replies::Pending;
-use crate::workers::{forwarder, notifier, relay, replies, transcoder};
+use crate::workers::forwarder::{self, Forwarder};
+use crate::workers::notifier::{self, Notifier};
+use crate::workers::retry::Schedule;
+use crate::workers::{relay, replies, transcoder};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,15 +41,35 @@ pub enum Roles {
     All,
 }
 
+/// A running node: its address and the handles operators' tools and tests
+/// look at.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// `province` or `city-<cityNo>`.
+    pub node_id: String,
+    pub addr: SocketAddr,
+    pub bus: Bus,
+    pub store: Store,
+    pub pending: Arc<Pending>,
+    /// The reply partition this ingress owns.
+    pub reply_partition: u32,
+}
+
+impl RunningNode {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 /// A running platform (some roles of it) and its handles.
 #[derive(Debug)]
 pub struct Platform {
-    pub province: Option<(Arc<Node>, SocketAddr)>,
-    pub city: Option<(Arc<Node>, SocketAddr)>,
+    pub province: Option<RunningNode>,
+    pub city: Option<RunningNode>,
+    /// QR issuing of the province, when it runs here.
+    pub qr: Option<QrIssuer>,
     pub card_sim: Option<CardSim>,
     pub push_sim: Option<PushSim>,
-    /// The ready-to-paste transcode curl of the demo, if demo data is on.
-    pub demo_curl: Option<String>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -47,18 +79,18 @@ impl Platform {
     pub async fn shutdown(self) {
         self.cancel.cancel();
         for t in self.tasks {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
     }
 
     /// Base URL of the province listener.
     pub fn province_url(&self) -> Option<String> {
-        self.province.as_ref().map(|(_, a)| format!("http://{a}"))
+        self.province.as_ref().map(RunningNode::url)
     }
 
     /// Base URL of the city listener.
     pub fn city_url(&self) -> Option<String> {
-        self.city.as_ref().map(|(_, a)| format!("http://{a}"))
+        self.city.as_ref().map(RunningNode::url)
     }
 }
 
@@ -68,16 +100,32 @@ async fn bind(what: &str, addr: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} ({what})"))
 }
 
-/// Start `roles` with `settings`.
+/// Start `roles` with `settings` on the wall clock.
 pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Platform> {
+    start_with_clock(settings, roles, clock::system()).await
+}
+
+/// What differs between the roles, decided once here.
+enum RoleSpec {
+    Province { push_url: String },
+    City { province_url: String },
+}
+
+/// Start `roles` with `settings` and `clock` (tests move time with a
+/// [`crate::clock::ManualClock`]).
+pub async fn start_with_clock(
+    settings: Settings,
+    roles: Roles,
+    clock: SharedClock,
+) -> anyhow::Result<Platform> {
     let settings = Arc::new(settings);
     let cancel = CancellationToken::new();
     let mut p = Platform {
         province: None,
         city: None,
+        qr: None,
         card_sim: None,
         push_sim: None,
-        demo_curl: None,
         cancel: cancel.clone(),
         tasks: Vec::new(),
     };
@@ -89,31 +137,27 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Platform>
         p.card_sim = Some(card);
         p.push_sim = Some(push);
     }
-    let push_url = settings
-        .push_url
-        .clone()
-        .or_else(|| p.push_sim.as_ref().map(PushSim::url))
-        .unwrap_or_else(|| format!("http://{}/push", settings.sim_push_listen));
     let (dir_p, dir_c) = match roles {
-        Roles::All => (
-            settings.data_dir.join("province"),
-            settings.data_dir.join("city"),
-        ),
+        Roles::All => (settings.data_dir.join("province"), settings.data_dir.join("city")),
         _ => (settings.data_dir.clone(), settings.data_dir.clone()),
     };
+    let mut wiring = Wiring {
+        settings: settings.clone(),
+        clock,
+        cancel,
+        tasks: Vec::new(),
+    };
     if matches!(roles, Roles::Province | Roles::All) {
-        let (node, addr) = start_node(
-            Role::Province,
-            &settings,
-            &dir_p,
-            &settings.province_listen,
-            None,
-            &push_url,
-            &cancel,
-            &mut p.tasks,
-        )
-        .await?;
-        p.province = Some((node, addr));
+        let push_url = settings
+            .push_url
+            .clone()
+            .or_else(|| p.push_sim.as_ref().map(PushSim::url))
+            .unwrap_or_else(|| format!("http://{}/push", settings.sim_push_listen));
+        let (node, qr) = wiring
+            .node(RoleSpec::Province { push_url }, &dir_p, &settings.province_listen)
+            .await?;
+        p.province = Some(node);
+        p.qr = qr;
     }
     if matches!(roles, Roles::City | Roles::All) {
         let province_url = settings
@@ -121,143 +165,234 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Platform>
             .clone()
             .or_else(|| p.province_url())
             .unwrap_or_else(|| format!("http://{}", settings.province_listen));
-        let (node, addr) = start_node(
-            Role::City,
-            &settings,
-            &dir_c,
-            &settings.city_listen,
-            Some(province_url),
-            &push_url,
-            &cancel,
-            &mut p.tasks,
-        )
-        .await?;
-        p.city = Some((node, addr));
+        let (node, _) = wiring
+            .node(RoleSpec::City { province_url }, &dir_c, &settings.city_listen)
+            .await?;
+        p.city = Some(node);
     }
-    if roles == Roles::All {
-        p.demo_curl = crate::demo::seed(&p, &settings)?;
-        for (node, _) in p.province.iter().chain(p.city.iter()) {
-            node.store.sync().await?;
-        }
-    }
-    tracing::info!(roles = ?roles, "platform ready");
+    p.tasks = wiring.tasks;
     Ok(p)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn start_node(
-    role: Role,
-    settings: &Arc<Settings>,
-    dir: &Path,
-    listen: &str,
-    province_url: Option<String>,
-    push_url: &str,
-    cancel: &CancellationToken,
-    tasks: &mut Vec<JoinHandle<()>>,
-) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
-    let store =
-        Store::open(dir).with_context(|| format!("cannot open data dir {}", dir.display()))?;
-    let bus = open_bus(settings, &store).await?;
-    let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply));
-    let reply_partition = match settings.reply_partition {
-        Some(p) if p < replies => p,
-        Some(p) => anyhow::bail!("reply_partition (AKM_REPLY_PARTITION) {p} is not below the {replies} partitions of the reply topic"),
-        None => rand::random::<u32>() % replies,
-    };
-    let http = crate::clients::http_client();
-    let node = Arc::new(Node {
-        role,
-        subject_key: store.secret("subject")?,
-        store,
-        bus,
-        settings: settings.clone(),
-        province: province_url.map(|u| ProvinceClient::new(http.clone(), &u)),
-        http,
-        pending: Pending::new(settings.max_pending),
-        reply_partition,
-        city_no: CityNo::parse(&settings.city_no)?,
-        push_url: push_url.to_string(),
-        relay: Arc::new(Notify::new()),
-        cancel: cancel.child_token(),
-    });
-    // The reply partition is owned before the listener serves.
-    tasks.push(tokio::spawn(replies::listen(node.clone()).await?));
-    tasks.push(tokio::spawn(relay::run(node.clone())));
-    let limit = Arc::new(Semaphore::new(settings.transcode_concurrency));
-    let (ready_tx, mut ready) = tokio::sync::mpsc::channel(settings.workers);
-    for _ in 0..settings.workers {
-        tasks.push(tokio::spawn(transcoder::run(
-            node.clone(),
-            limit.clone(),
-            ready_tx.clone(),
-        )));
-        match role {
-            Role::City => tasks.push(tokio::spawn(forwarder::run(node.clone()))),
-            Role::Province => tasks.push(tokio::spawn(notifier::run(node.clone()))),
-        }
-    }
-    tasks.push(tokio::spawn(housekeeping(node.clone())));
-    // Ready when every transcoder member holds partitions (Kafka group joins
-    // take a moment), so the first terminal request is not spent waiting.
-    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        for _ in 0..settings.workers {
-            ready.recv().await;
-        }
-    })
-    .await;
-    if waited.is_err() {
-        tracing::warn!(
-            role = role.as_str(),
-            "transcoder group not fully assigned after 60 s; serving anyway"
-        );
-    }
-    let listener = bind(role.as_str(), listen).await?;
-    let addr = listener.local_addr()?;
-    let app = crate::api::router::router(node.clone());
-    let stop = node.cancel.clone();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "listener stopped");
-        }
-    }));
-    tracing::info!(role = role.as_str(), %addr, data_dir = %dir.display(), bus = node.bus.backend(), reply_partition, "listening");
-    Ok((node, addr))
-}
-
-/// The node's bus: the embedded log in `store`, or Kafka (`AKM_BUS=kafka`),
-/// which must have every declared topic.
-pub async fn open_bus(settings: &Settings, store: &Store) -> anyhow::Result<Bus> {
+/// The node's bus: the embedded log in its database, or Kafka
+/// (`AKM_BUS=kafka`), which must have every declared topic.
+pub async fn open_bus(settings: &Settings, durable: &Durable, clock: SharedClock) -> anyhow::Result<Bus> {
     let topics = Topics::new(&settings.topic_prefix).context("topic declarations")?;
-    Ok(match settings.bus.as_str() {
-        "kafka" => Bus::kafka(settings.kafka_options(), topics)
+    Ok(match settings.bus {
+        BusKind::Kafka => Bus::kafka(settings.kafka_options(), topics)
             .await
             .with_context(|| format!("Kafka at {}", settings.kafka_brokers))?,
-        _ => Bus::embedded(store, topics)?,
+        BusKind::Embedded => Bus::embedded(durable, topics, clock)?,
     })
 }
 
-/// Every minute: remove expired QR grants (province) and records past
-/// their topic's retention (embedded bus).
-async fn housekeeping(node: Arc<Node>) {
+/// Builds nodes and collects their tasks.
+struct Wiring {
+    settings: Arc<Settings>,
+    clock: SharedClock,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Wiring {
+    async fn node(
+        &mut self,
+        spec: RoleSpec,
+        dir: &Path,
+        listen: &str,
+    ) -> anyhow::Result<(RunningNode, Option<QrIssuer>)> {
+        let s = self.settings.clone();
+        let clock = self.clock.clone();
+        let cancel = self.cancel.child_token();
+        let durable = Durable::open(dir).with_context(|| format!("cannot open data dir {}", dir.display()))?;
+        let store = Store::open(&durable)?;
+        let bus = open_bus(&s, &durable, clock.clone()).await?;
+        let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;
+        let reply_partition = match s.reply_partition {
+            Some(p) if p < replies => p,
+            Some(p) => anyhow::bail!("reply_partition (AKM_REPLY_PARTITION) {p} is not below the {replies} partitions of the reply topic"),
+            None => rand::random::<u32>() % replies,
+        };
+        let http = crate::clients::http_client();
+        let schedule = Schedule::new(s.retry_max);
+        let (role, node_id, configs, identity, emitter) = match &spec {
+            RoleSpec::Province { .. } => (
+                "province",
+                "province".to_string(),
+                ConfigSource::Local(store.clone()),
+                IdentitySource::Local {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+                Emitter::Province {
+                    subject_key: store.secret("subject")?,
+                },
+            ),
+            RoleSpec::City { province_url } => {
+                let province = ProvinceClient::new(http.clone(), province_url);
+                (
+                    "city",
+                    format!("city-{}", s.city_no),
+                    ConfigSource::LocalThenProvince(store.clone(), province.clone()),
+                    IdentitySource::Province(province),
+                    Emitter::City,
+                )
+            }
+        };
+        let pending = Arc::new(Pending::new(s.max_pending));
+        let relay_wake = Arc::new(Notify::new());
+        let admin = Admin { store: store.clone() };
+        let api = Arc::new(NodeApi {
+            role,
+            decoder: Decoder {
+                identity: identity.clone(),
+                configs: configs.clone(),
+                timeout: s.transcode_timeout,
+            },
+            configs: configs.clone(),
+            trades: TradeDesk {
+                store: store.clone(),
+                topics: bus.topics().clone(),
+                configs: configs.clone(),
+                emitter,
+                relay: relay_wake.clone(),
+                clock: clock.clone(),
+            },
+            transcode: TranscodeIngress {
+                bus: bus.clone(),
+                pending: pending.clone(),
+                reply_partition,
+                node_id: node_id.clone(),
+                timeout: s.transcode_timeout,
+                clock: clock.clone(),
+            },
+            admin: admin.clone(),
+        });
+
+        // The reply partition is owned before the listener serves.
+        let listen_replies =
+            replies::listen(bus.clone(), pending.clone(), reply_partition, cancel.clone()).await?;
+        self.tasks.push(tokio::spawn(listen_replies));
+        self.tasks.push(tokio::spawn(relay::run(
+            store.clone(),
+            bus.clone(),
+            relay_wake,
+            cancel.clone(),
+        )));
+        let worker = transcoder::Worker {
+            bus: bus.clone(),
+            transcoder: Arc::new(Transcoder {
+                configs,
+                identity,
+                http: http.clone(),
+                clock: clock.clone(),
+            }),
+            node_id: node_id.clone(),
+            limit: Arc::new(Semaphore::new(s.transcode_concurrency)),
+            cancel: cancel.clone(),
+        };
+        let (ready_tx, mut ready) = tokio::sync::mpsc::channel(s.workers);
+        for _ in 0..s.workers {
+            self.tasks
+                .push(tokio::spawn(transcoder::run(worker.clone(), ready_tx.clone())));
+        }
+        let qr = match &spec {
+            RoleSpec::City { province_url } => {
+                let f = Forwarder {
+                    bus: bus.clone(),
+                    province: ProvinceClient::new(http.clone(), province_url),
+                    schedule,
+                    timeout: s.http_timeout,
+                    cancel: cancel.clone(),
+                };
+                for _ in 0..s.workers {
+                    self.tasks.push(tokio::spawn(forwarder::run(f.clone())));
+                }
+                None
+            }
+            RoleSpec::Province { push_url } => {
+                let n = Notifier {
+                    bus: bus.clone(),
+                    store: store.clone(),
+                    http: http.clone(),
+                    push_url: push_url.clone(),
+                    schedule,
+                    timeout: s.http_timeout,
+                    clock: clock.clone(),
+                    cancel: cancel.clone(),
+                };
+                for _ in 0..s.workers {
+                    self.tasks.push(tokio::spawn(notifier::run(n.clone())));
+                }
+                let qr = QrIssuer {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    default_ttl: s.qr_ttl,
+                };
+                self.tasks.push(tokio::spawn(sweep_qr(qr.clone(), cancel.clone())));
+                Some(qr)
+            }
+        };
+        // Ready when every transcoder member holds partitions (Kafka group joins
+        // take a moment), so the first terminal request is not spent waiting.
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            for _ in 0..s.workers {
+                ready.recv().await;
+            }
+        })
+        .await;
+        if waited.is_err() {
+            tracing::warn!(role, "transcoder group not fully assigned after 60 s; serving anyway");
+        }
+        let token = AdminToken(s.admin_token.clone());
+        let app = match &qr {
+            Some(qr) => crate::api::router::province(
+                api,
+                Arc::new(ProvinceApi {
+                    admin,
+                    qr: qr.clone(),
+                }),
+                token,
+            ),
+            None => crate::api::router::city(api, token),
+        };
+        let listener = bind(role, listen).await?;
+        let addr = listener.local_addr()?;
+        let stop = cancel.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "listener stopped");
+            }
+        }));
+        tracing::info!(role, %addr, data_dir = %dir.display(), bus = bus.backend(), reply_partition, "listening");
+        Ok((
+            RunningNode {
+                node_id,
+                addr,
+                bus,
+                store,
+                pending,
+                reply_partition,
+            },
+            qr,
+        ))
+    }
+}
+
+/// Every minute: remove expired QR grants (province).
+async fn sweep_qr(qr: QrIssuer, cancel: CancellationToken) {
     loop {
         tokio::select! {
-            _ = node.cancel.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
-        if node.role == Role::Province {
-            match node.store.sweep_qr(Node::now_ms()) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "expired QR tokens removed"),
-                Err(e) => tracing::error!(error = %e, "QR sweep failed"),
-            }
-        }
-        match node.bus.trim(Node::now_ms()).await {
+        match qr.sweep() {
             Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "records past retention removed"),
-            Err(e) => tracing::error!(error = %e, "retention trim failed"),
+            Ok(n) => tracing::info!(removed = n, "expired QR tokens removed"),
+            Err(e) => tracing::error!(error = %crate::service::chain(&e), "QR sweep failed"),
         }
     }
 }

@@ -1,11 +1,14 @@
-//! HTTP ingress (axum): the envelope, request parsing, one file per service,
-//! the admin API, and the router of each role.
+//! HTTP ingress (axum only): extractors that parse each service's request
+//! into domain types, the admin guard, the envelope glue, and the routers
+//! of each role. The one module that knows axum; nothing below imports it.
 
 pub mod admin;
-pub mod callback;
-pub mod config_query;
-pub mod decode;
-pub mod envelope;
+mod error;
 pub mod fields;
+pub mod requests;
 pub mod router;
-pub mod transcode;
+pub mod services;
+pub mod state;
+
+pub use error::ApiError;
+pub use requests::{parse_body, Body, FromFields};

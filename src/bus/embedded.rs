@@ -1,16 +1,19 @@
 //! The embedded bus: a durable partitioned log in sled trees, consumer
 //! groups sharing partitions in-process, committed offsets in sled.
-//! Publishing appends and then waits for the store's group-commit flush.
+//! Publishing appends and then waits for the node's group-commit flush.
+//! Retention trims every declared topic once a minute while the bus lives.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::contract::{BusBackend, BusConsumer};
 use super::message::{decode_entry, encode_entry};
 use super::{BusError, Message, Position, Record, Topics};
-use crate::store::{Flusher, Store};
+use crate::clock::SharedClock;
+use crate::durability::Durable;
 
 #[derive(Debug)]
 struct Partition {
@@ -22,6 +25,7 @@ struct Partition {
 #[derive(Debug)]
 struct TopicLog {
     name: String,
+    retention_ms: i64,
     partitions: Vec<Partition>,
     appended: Notify,
 }
@@ -35,8 +39,8 @@ struct Group {
 /// The sled-backed log shared by a node's publishers and consumers.
 #[derive(Debug)]
 pub struct EmbeddedBus {
-    db: sled::Db,
-    flusher: Arc<Flusher>,
+    durable: Durable,
+    clock: SharedClock,
     topics: Topics,
     logs: Mutex<HashMap<String, Arc<TopicLog>>>,
     offsets: sled::Tree,
@@ -57,30 +61,44 @@ fn partition_of(key: &[u8], n: u32) -> u32 {
     (h % u64::from(n.max(1))) as u32
 }
 
+fn offset_of(k: &[u8]) -> u64 {
+    u64::from_be_bytes(k.try_into().unwrap_or([0; 8]))
+}
+
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
 impl EmbeddedBus {
-    pub fn open(store: &Store, topics: Topics) -> Result<Arc<Self>, BusError> {
-        let db = store.db().clone();
-        Ok(Arc::new(EmbeddedBus {
-            offsets: db.open_tree("bus.offsets")?,
-            db,
-            flusher: store.flusher().clone(),
+    /// Open the log in `durable` and start its retention task, which ends
+    /// when the bus is dropped.
+    pub fn open(durable: &Durable, topics: Topics, clock: SharedClock) -> Result<Arc<Self>, BusError> {
+        let bus = Arc::new(EmbeddedBus {
+            offsets: durable.tree("bus.offsets")?,
+            durable: durable.clone(),
+            clock,
             topics,
             logs: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
-        }))
+        });
+        tokio::spawn(retention(Arc::downgrade(&bus)));
+        Ok(bus)
     }
 
     fn log(&self, topic: &str) -> Result<Arc<TopicLog>, BusError> {
+        let decl = self
+            .topics
+            .decl(topic)
+            .ok_or_else(|| BusError::UnknownTopic(topic.to_string()))?;
         let mut logs = lock(&self.logs);
         if let Some(l) = logs.get(topic) {
             return Ok(l.clone());
         }
-        let n = self.topics.partitions(topic);
+        let n = decl.partitions.max(1);
         let mut partitions = Vec::with_capacity(n as usize);
         for p in 0..n {
-            let tree = self.db.open_tree(format!("bus.log.{topic}.{p}"))?;
+            let tree = self.durable.tree(&format!("bus.log.{topic}.{p}"))?;
             let next = match tree.last()? {
-                Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8])) + 1,
+                Some((k, _)) => offset_of(&k) + 1,
                 None => 0,
             };
             partitions.push(Partition {
@@ -90,6 +108,7 @@ impl EmbeddedBus {
         }
         let log = Arc::new(TopicLog {
             name: topic.to_string(),
+            retention_ms: decl.retention_ms,
             partitions,
             appended: Notify::new(),
         });
@@ -97,76 +116,15 @@ impl EmbeddedBus {
         Ok(log)
     }
 
-    pub async fn publish(&self, m: Message) -> Result<Position, BusError> {
-        let log = self.log(&m.topic)?;
-        let n = log.partitions.len() as u32;
-        let p = match m.partition {
-            Some(p) if p < n => p,
-            Some(p) => return Err(BusError::UnknownTopic(format!("{}[{p}]", m.topic))),
-            None => partition_of(&m.key, n),
-        };
-        let part = &log.partitions[p as usize];
-        let entry = encode_entry(chrono::Utc::now().timestamp_millis(), &m);
-        let offset = {
-            let mut next = lock(&part.next);
-            let offset = *next;
-            part.tree.insert(offset.to_be_bytes(), entry)?;
-            *next += 1;
-            offset
-        };
-        self.flusher.sync().await?;
-        log.appended.notify_waiters();
-        Ok(Position {
-            partition: p,
-            offset,
-        })
-    }
-
-    /// A group member (`group` set) or a fixed-partition reader from the end.
-    pub fn subscribe(
-        self: &Arc<Self>,
-        topic: &str,
-        group: Option<&str>,
-        partition: Option<u32>,
-    ) -> Result<EmbeddedConsumer, BusError> {
-        let log = self.log(topic)?;
-        let member = self.db.generate_id()?;
-        let mut positions = HashMap::new();
-        if let Some(g) = group {
-            let mut groups = lock(&self.groups);
-            let entry = groups
-                .entry((topic.to_string(), g.to_string()))
-                .or_default();
-            entry.members.push(member);
-            entry.generation += 1;
-        } else {
-            let p = partition.unwrap_or(0);
-            let part = log
-                .partitions
-                .get(p as usize)
-                .ok_or_else(|| BusError::UnknownTopic(format!("{topic}[{p}]")))?;
-            positions.insert(p, *lock(&part.next));
-        }
-        log.appended.notify_waiters();
-        Ok(EmbeddedConsumer {
-            bus: self.clone(),
-            log,
-            group: group.map(str::to_string),
-            member,
-            generation: 0,
-            positions,
-            cursor: 0,
-        })
-    }
-
     /// Delete records older than their topic's retention (as of `now_ms`)
-    /// from the front of every partition; returns how many. Consumers skip
-    /// the gap, as Kafka consumers do after retention.
+    /// from the front of every partition of every declared topic; returns
+    /// how many. Consumers skip the gap, as Kafka consumers do after
+    /// retention.
     pub fn trim(&self, now_ms: i64) -> Result<usize, BusError> {
-        let logs: Vec<Arc<TopicLog>> = lock(&self.logs).values().cloned().collect();
         let mut removed = 0;
-        for log in logs {
-            let cutoff = now_ms - self.topics.retention_ms(&log.name);
+        for decl in self.topics.declared() {
+            let log = self.log(&decl.name)?;
+            let cutoff = now_ms - log.retention_ms;
             for part in &log.partitions {
                 for item in part.tree.iter() {
                     let (k, v) = item?;
@@ -185,18 +143,107 @@ impl EmbeddedBus {
         Ok(removed)
     }
 
-    /// The next offset of each partition (the high watermarks).
-    pub fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
-        let log = self.log(topic)?;
-        Ok(log.partitions.iter().map(|p| *lock(&p.next)).collect())
-    }
-
     fn committed(&self, group: &str, topic: &str, p: u32) -> Result<u64, BusError> {
         Ok(self
             .offsets
             .get(offset_key(group, topic, p))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
+    }
+
+    fn consumer(
+        self: &Arc<Self>,
+        log: Arc<TopicLog>,
+        group: Option<String>,
+        positions: HashMap<u32, u64>,
+    ) -> Result<EmbeddedConsumer, BusError> {
+        Ok(EmbeddedConsumer {
+            bus: self.clone(),
+            log,
+            group,
+            member: self.durable.generate_id()?,
+            generation: 0,
+            positions,
+            paused: HashSet::new(),
+            cursor: 0,
+        })
+    }
+}
+
+async fn retention(bus: Weak<EmbeddedBus>) {
+    loop {
+        tokio::time::sleep(RETENTION_EVERY).await;
+        let Some(bus) = bus.upgrade() else { return };
+        match bus.trim(bus.clock.now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "records past retention removed"),
+            Err(e) => tracing::error!(error = %e, "retention trim failed"),
+        }
+    }
+}
+
+impl BusBackend for Arc<EmbeddedBus> {
+    type Consumer = EmbeddedConsumer;
+
+    async fn publish(&self, m: Message) -> Result<Position, BusError> {
+        let log = self.log(&m.topic)?;
+        let n = log.partitions.len() as u32;
+        let p = match m.partition {
+            Some(p) if p < n => p,
+            Some(p) => {
+                return Err(BusError::NoPartition {
+                    topic: m.topic,
+                    partition: p,
+                })
+            }
+            None => partition_of(&m.key, n),
+        };
+        let part = &log.partitions[p as usize];
+        let entry = encode_entry(self.clock.now_ms(), &m);
+        let offset = {
+            let mut next = lock(&part.next);
+            let offset = *next;
+            part.tree.insert(offset.to_be_bytes(), entry)?;
+            *next += 1;
+            offset
+        };
+        self.durable.sync().await?;
+        log.appended.notify_waiters();
+        Ok(Position {
+            partition: p,
+            offset,
+        })
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<EmbeddedConsumer, BusError> {
+        let log = self.log(topic)?;
+        let c = self.consumer(log.clone(), Some(group.to_string()), HashMap::new())?;
+        {
+            let mut groups = lock(&self.groups);
+            let entry = groups.entry((topic.to_string(), group.to_string())).or_default();
+            entry.members.push(c.member);
+            entry.generation += 1;
+        }
+        log.appended.notify_waiters();
+        Ok(c)
+    }
+
+    async fn assign(&self, topic: &str, partition: u32) -> Result<EmbeddedConsumer, BusError> {
+        let log = self.log(topic)?;
+        let at = log
+            .partitions
+            .get(partition as usize)
+            .map(|part| *lock(&part.next))
+            .ok_or_else(|| BusError::NoPartition {
+                topic: topic.to_string(),
+                partition,
+            })?;
+        self.consumer(log, None, HashMap::from([(partition, at)]))
+    }
+
+    async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        let log = self.log(topic)?;
+        Ok(log.partitions.iter().map(|p| *lock(&p.next)).collect())
     }
 }
 
@@ -214,12 +261,14 @@ pub struct EmbeddedConsumer {
     generation: u64,
     /// Assigned partitions and the next offset to read in each.
     positions: HashMap<u32, u64>,
+    paused: HashSet<u32>,
     cursor: usize,
 }
 
 impl EmbeddedConsumer {
     /// Re-read the assignment when the group changed; positions restart at
-    /// the committed offsets (records in flight may come again: at-least-once).
+    /// the committed offsets (records in flight may come again: at-least-once)
+    /// and pauses are cleared.
     fn rebalance(&mut self) -> Result<(), BusError> {
         let Some(group) = &self.group else {
             return Ok(());
@@ -237,6 +286,7 @@ impl EmbeddedConsumer {
         let idx = members.iter().position(|m| *m == self.member).unwrap_or(0);
         let n = self.log.partitions.len();
         self.positions.clear();
+        self.paused.clear();
         for p in (0..n).filter(|p| p % members.len().max(1) == idx) {
             let p = p as u32;
             let at = self.bus.committed(group, &self.log.name, p)?;
@@ -247,7 +297,12 @@ impl EmbeddedConsumer {
     }
 
     fn poll(&mut self) -> Result<Option<Record>, BusError> {
-        let mut parts: Vec<u32> = self.positions.keys().copied().collect();
+        let mut parts: Vec<u32> = self
+            .positions
+            .keys()
+            .copied()
+            .filter(|p| !self.paused.contains(p))
+            .collect();
         parts.sort_unstable();
         let n = parts.len();
         for i in 0..n {
@@ -257,22 +312,20 @@ impl EmbeddedConsumer {
             // The first record at or after `at` (gaps are allowed: trimmed log).
             if let Some(item) = tree.range(at.to_be_bytes()..).next() {
                 let (k, v) = item?;
-                let offset = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
+                let offset = offset_of(&k);
                 self.positions.insert(p, offset + 1);
                 self.cursor = (self.cursor + i + 1) % n;
-                return match decode_entry(&self.log.name, p, offset, &v) {
-                    Some(r) => Ok(Some(r)),
-                    None => Err(BusError::Storage(format!(
-                        "{}[{p}]@{offset} is corrupt",
-                        self.log.name
-                    ))),
-                };
+                return decode_entry(&self.log.name, p, offset, &v)
+                    .map(Some)
+                    .ok_or_else(|| BusError::Corrupt(format!("{}[{p}]@{offset}", self.log.name)));
             }
         }
         Ok(None)
     }
+}
 
-    pub async fn next(&mut self) -> Result<Record, BusError> {
+impl BusConsumer for EmbeddedConsumer {
+    async fn next(&mut self) -> Result<Record, BusError> {
         let log = self.log.clone();
         loop {
             let appended = log.appended.notified();
@@ -289,7 +342,7 @@ impl EmbeddedConsumer {
         }
     }
 
-    pub fn commit(&mut self, r: &Record) -> Result<(), BusError> {
+    fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if let Some(group) = &self.group {
             self.bus.offsets.insert(
                 offset_key(group, &r.topic, r.partition),
@@ -297,6 +350,21 @@ impl EmbeddedConsumer {
             )?;
         }
         Ok(())
+    }
+
+    fn pause(&mut self, partition: u32) -> Result<(), BusError> {
+        self.paused.insert(partition);
+        Ok(())
+    }
+
+    fn resume(&mut self, partition: u32) -> Result<(), BusError> {
+        self.paused.remove(&partition);
+        self.log.appended.notify_waiters();
+        Ok(())
+    }
+
+    fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
+        tokio::sync::watch::channel(true).1
     }
 }
 
@@ -318,17 +386,45 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn undeclared_topics_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = Durable::open(dir.path()).unwrap();
+        let bus = EmbeddedBus::open(&durable, Topics::new("p.").unwrap(), crate::clock::system()).unwrap();
+        for t in ["akm.trade", "p.akm.nope"] {
+            let e = bus.publish(Message::new(t, b"k".to_vec(), vec![1])).await.unwrap_err();
+            assert!(matches!(e, BusError::UnknownTopic(_)), "{e}");
+            assert!(bus.subscribe(t, "g").await.is_err());
+        }
+        assert!(bus.publish(Message::new("p.akm.trade", b"k".to_vec(), vec![1])).await.is_ok());
+    }
+
+    /// Retention covers every declared topic, also ones never opened since start.
+    #[tokio::test]
+    async fn retention_covers_topics_not_opened_since_start() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let durable = Durable::open(dir.path()).unwrap();
+            let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+            bus.publish(Message::new("akm.notify.dlq", b"k".to_vec(), vec![1])).await.unwrap();
+        }
+        let durable = Durable::open(dir.path()).unwrap();
+        let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+        let far = chrono::Utc::now().timestamp_millis() + 400 * 24 * 3600 * 1000;
+        assert_eq!(bus.trim(far).unwrap(), 1);
+    }
+
+    #[tokio::test]
     async fn retention_trims_old_records_and_consumers_skip_the_gap() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let bus = EmbeddedBus::open(&store, Topics::new("").unwrap()).unwrap();
+        let durable = Durable::open(dir.path()).unwrap();
+        let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let topic = "akm.trade.reported.dlq"; // one partition
         for i in 0..3u8 {
             bus.publish(Message::new(topic, vec![i], vec![i]))
                 .await
                 .unwrap();
         }
-        let mut c = bus.subscribe(topic, Some("g"), None).unwrap();
+        let mut c = bus.subscribe(topic, "g").await.unwrap();
         let first = c.next().await.unwrap();
         c.commit(&first).unwrap();
         assert_eq!(bus.trim(chrono::Utc::now().timestamp_millis()).unwrap(), 0);
@@ -338,25 +434,25 @@ mod tests {
             .await
             .unwrap();
         drop(c);
-        let mut c = bus.subscribe(topic, Some("g"), None).unwrap();
+        let mut c = bus.subscribe(topic, "g").await.unwrap();
         let next = c.next().await.unwrap();
         assert_eq!((next.offset, next.payload), (3, vec![9]));
-        assert_eq!(bus.end_offsets(topic).unwrap(), vec![4]);
+        assert_eq!(bus.end_offsets(topic).await.unwrap(), vec![4]);
     }
 
     #[tokio::test]
     async fn a_group_shares_partitions_and_a_new_member_takes_over_uncommitted_work() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let bus = EmbeddedBus::open(&store, Topics::new("").unwrap()).unwrap();
+        let durable = Durable::open(dir.path()).unwrap();
+        let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let topic = "akm.trade"; // eight partitions
         for i in 0..32u8 {
             bus.publish(Message::new(topic, vec![i], vec![i]))
                 .await
                 .unwrap();
         }
-        let mut a = bus.subscribe(topic, Some("g"), None).unwrap();
-        let mut b = bus.subscribe(topic, Some("g"), None).unwrap();
+        let mut a = bus.subscribe(topic, "g").await.unwrap();
+        let mut b = bus.subscribe(topic, "g").await.unwrap();
         let (mut pa, mut pb) = (
             std::collections::BTreeSet::new(),
             std::collections::BTreeSet::new(),

@@ -19,6 +19,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::contract::{BusBackend, BusConsumer};
 use super::{BusError, Message, Position, Record, Topics};
 
 /// Consumer context that reports when the group gave this member partitions.
@@ -57,6 +58,7 @@ pub struct KafkaOptions {
 pub struct KafkaBus {
     producer: FutureProducer,
     opts: KafkaOptions,
+    topics: Topics,
 }
 
 impl std::fmt::Debug for KafkaBus {
@@ -67,8 +69,8 @@ impl std::fmt::Debug for KafkaBus {
     }
 }
 
-fn kafka_err(e: impl std::fmt::Display) -> BusError {
-    BusError::Unavailable(e.to_string())
+fn task(op: &'static str) -> impl FnOnce(tokio::task::JoinError) -> BusError {
+    move |source| BusError::Task { op, source }
 }
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,7 +78,7 @@ const META_TIMEOUT: Duration = Duration::from_secs(10);
 impl KafkaBus {
     /// Create the producer (once, at start: an idempotent producer's first
     /// send waits for its producer id).
-    pub async fn connect(opts: KafkaOptions) -> Result<Arc<Self>, BusError> {
+    pub async fn connect(opts: KafkaOptions, topics: Topics) -> Result<Arc<Self>, BusError> {
         let o = opts.clone();
         let producer = tokio::task::spawn_blocking(move || {
             ClientConfig::new()
@@ -89,9 +91,13 @@ impl KafkaBus {
                 .create::<FutureProducer>()
         })
         .await
-        .map_err(kafka_err)?
-        .map_err(kafka_err)?;
-        Ok(Arc::new(KafkaBus { producer, opts }))
+        .map_err(task("create producer"))?
+        .map_err(BusError::kafka("create producer"))?;
+        Ok(Arc::new(KafkaBus {
+            producer,
+            opts,
+            topics,
+        }))
     }
 
     async fn consumer(
@@ -115,12 +121,20 @@ impl KafkaBus {
                 .create_with_context::<_, Inner>(Assigned(tx))
         })
         .await
-        .map_err(kafka_err)?
-        .map_err(kafka_err)
+        .map_err(task("create consumer"))?
+        .map_err(BusError::kafka("create consumer"))
         .map(|c| (c, rx))
     }
 
-    pub async fn publish(&self, m: Message) -> Result<Position, BusError> {
+    fn declared(&self, topic: &str) -> Result<(), BusError> {
+        match self.topics.decl(topic) {
+            Some(_) => Ok(()),
+            None => Err(BusError::UnknownTopic(topic.to_string())),
+        }
+    }
+
+    async fn publish_inner(&self, m: Message) -> Result<Position, BusError> {
+        self.declared(&m.topic)?;
         let mut headers = OwnedHeaders::new();
         for (k, v) in &m.headers {
             headers = headers.insert(Header {
@@ -144,15 +158,17 @@ impl KafkaBus {
                 partition: d.partition.max(0) as u32,
                 offset: d.offset.max(0) as u64,
             }),
-            Err((e, _)) => Err(kafka_err(e)),
+            Err((e, _)) => Err(BusError::kafka("publish")(e)),
         }
     }
 
-    pub async fn subscribe(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
+    async fn subscribe_inner(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
+        self.declared(topic)?;
         let (c, assigned) = self.consumer(group).await?;
-        c.subscribe(&[topic]).map_err(kafka_err)?;
+        c.subscribe(&[topic]).map_err(BusError::kafka("subscribe"))?;
         Ok(KafkaConsumer {
             consumer: c,
+            topic: topic.to_string(),
             group: true,
             assigned,
         })
@@ -161,17 +177,19 @@ impl KafkaBus {
     /// Own `partition` from its current end: the high watermark is read
     /// first and assigned explicitly, so every record published after this
     /// returns is seen.
-    pub async fn assign(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
+    async fn assign_inner(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
+        self.declared(topic)?;
         let (c, _) = self
             .consumer(&format!("akm-reply-{}", uuid::Uuid::new_v4().simple()))
             .await?;
         let (_, high) = self.watermarks(topic, partition).await?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition as i32, Offset::Offset(high))
-            .map_err(kafka_err)?;
-        c.assign(&tpl).map_err(kafka_err)?;
+            .map_err(BusError::kafka("assign"))?;
+        c.assign(&tpl).map_err(BusError::kafka("assign"))?;
         Ok(KafkaConsumer {
             consumer: c,
+            topic: topic.to_string(),
             group: false,
             assigned: tokio::sync::watch::channel(true).1,
         })
@@ -185,8 +203,8 @@ impl KafkaBus {
                 .fetch_watermarks(&topic, partition as i32, META_TIMEOUT)
         })
         .await
-        .map_err(kafka_err)?
-        .map_err(kafka_err)
+        .map_err(task("watermarks"))?
+        .map_err(BusError::kafka("watermarks"))
     }
 
     /// Partition counts of the topics that exist on the cluster.
@@ -194,8 +212,8 @@ impl KafkaBus {
         let p = self.producer.clone();
         let md = tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, META_TIMEOUT))
             .await
-            .map_err(kafka_err)?
-            .map_err(kafka_err)?;
+            .map_err(task("metadata"))?
+            .map_err(BusError::kafka("metadata"))?;
         Ok(md
             .topics()
             .iter()
@@ -204,7 +222,8 @@ impl KafkaBus {
             .collect())
     }
 
-    pub async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+    async fn end_offsets_inner(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        self.declared(topic)?;
         let n = self
             .existing()
             .await?
@@ -220,9 +239,10 @@ impl KafkaBus {
     }
 
     /// The declared topics missing from the cluster.
-    pub async fn missing(&self, topics: &Topics) -> Result<Vec<String>, BusError> {
+    pub async fn missing(&self) -> Result<Vec<String>, BusError> {
         let have: Vec<String> = self.existing().await?.into_iter().map(|(n, _)| n).collect();
-        Ok(topics
+        Ok(self
+            .topics
             .declared()
             .into_iter()
             .map(|d| d.name)
@@ -232,7 +252,7 @@ impl KafkaBus {
 
     /// Create the declared topics, or grow their partitions; idempotent.
     /// Returns one line per topic saying what was done.
-    pub async fn apply(&self, topics: &Topics) -> Result<Vec<String>, BusError> {
+    pub async fn apply(&self) -> Result<Vec<String>, BusError> {
         let o = self.opts.clone();
         let admin = tokio::task::spawn_blocking(move || {
             ClientConfig::new()
@@ -240,20 +260,20 @@ impl KafkaBus {
                 .create::<AdminClient<DefaultClientContext>>()
         })
         .await
-        .map_err(kafka_err)?
-        .map_err(kafka_err)?;
+        .map_err(task("create admin"))?
+        .map_err(BusError::kafka("create admin"))?;
         let brokers = {
             let p = self.producer.clone();
             tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, META_TIMEOUT))
                 .await
-                .map_err(kafka_err)?
-                .map_err(kafka_err)?
+                .map_err(task("metadata"))?
+                .map_err(BusError::kafka("metadata"))?
                 .brokers()
                 .len()
                 .max(1)
         };
         let existing = self.existing().await?;
-        let decls = topics.declared();
+        let decls = self.topics.declared();
         let retention: Vec<String> = decls.iter().map(|d| d.retention_ms.to_string()).collect();
         let new: Vec<NewTopic<'_>> = decls
             .iter()
@@ -275,7 +295,7 @@ impl KafkaBus {
             for r in admin
                 .create_topics(new.iter(), &opts)
                 .await
-                .map_err(kafka_err)?
+                .map_err(BusError::kafka("create topics"))?
             {
                 match r {
                     Ok(name) => report.push(format!("created {name}")),
@@ -283,7 +303,12 @@ impl KafkaBus {
                         report.push(format!("exists {name}"))
                     }
                     Err((name, code)) => {
-                        return Err(BusError::Unavailable(format!("create {name}: {code}")))
+                        tracing::error!(topic = %name, %code, "topic creation failed");
+                        return Err(BusError::Kafka {
+                            op: "create topics",
+                            source: rdkafka::error::KafkaError::AdminOp(code),
+                        }
+                        )
                     }
                 }
             }
@@ -307,9 +332,30 @@ impl KafkaBus {
     }
 }
 
+impl BusBackend for Arc<KafkaBus> {
+    type Consumer = KafkaConsumer;
+
+    async fn publish(&self, m: Message) -> Result<Position, BusError> {
+        self.publish_inner(m).await
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
+        self.subscribe_inner(topic, group).await
+    }
+
+    async fn assign(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
+        self.assign_inner(topic, partition).await
+    }
+
+    async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
+        self.end_offsets_inner(topic).await
+    }
+}
+
 /// A Kafka consumer handed out by the bus.
 pub struct KafkaConsumer {
     consumer: Inner,
+    topic: String,
     group: bool,
     assigned: tokio::sync::watch::Receiver<bool>,
 }
@@ -325,12 +371,32 @@ impl std::fmt::Debug for KafkaConsumer {
 impl KafkaConsumer {
     /// Becomes true when the group assigned this member partitions (the
     /// consumer must be polled, i.e. `next` awaited, for that to happen).
-    pub fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
+    fn partition_list(&self, partition: u32) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, partition as i32);
+        tpl
+    }
+}
+
+impl BusConsumer for KafkaConsumer {
+    fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
         self.assigned.clone()
     }
 
-    pub async fn next(&mut self) -> Result<Record, BusError> {
-        let m = self.consumer.recv().await.map_err(kafka_err)?;
+    fn pause(&mut self, partition: u32) -> Result<(), BusError> {
+        self.consumer
+            .pause(&self.partition_list(partition))
+            .map_err(BusError::kafka("pause"))
+    }
+
+    fn resume(&mut self, partition: u32) -> Result<(), BusError> {
+        self.consumer
+            .resume(&self.partition_list(partition))
+            .map_err(BusError::kafka("resume"))
+    }
+
+    async fn next(&mut self) -> Result<Record, BusError> {
+        let m = self.consumer.recv().await.map_err(BusError::kafka("consume"))?;
         let headers = m
             .headers()
             .map(|h| {
@@ -358,17 +424,17 @@ impl KafkaConsumer {
     /// Store offset+1 for the record's partition and commit the stored
     /// offsets asynchronously; the last ones are committed synchronously
     /// when the consumer is dropped (shutdown, rebalance in tests).
-    pub fn commit(&mut self, r: &Record) -> Result<(), BusError> {
+    fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if !self.group {
             return Ok(());
         }
         // rd_kafka_offset_store stores offset + 1 itself (the next to read).
         self.consumer
             .store_offset(&r.topic, r.partition as i32, r.offset as i64)
-            .map_err(kafka_err)?;
+            .map_err(BusError::kafka("store offset"))?;
         self.consumer
             .commit_consumer_state(CommitMode::Async)
-            .map_err(kafka_err)
+            .map_err(BusError::kafka("commit"))
     }
 }
 

@@ -1,44 +1,29 @@
-//! The message bus facade: publish durably, consume in groups with explicit
-//! commits, and own reply partitions. Two backends with one semantics: the
-//! embedded sled log (single node) and Kafka (multi-node, see DESIGN.md).
+//! The message bus: the contract ([`BusBackend`], [`BusConsumer`], see
+//! `contract.rs` for the promises), two backends that implement it (the
+//! embedded sled log for one node, Kafka for many), the [`Bus`] facade
+//! that only dispatches to them, and typed channels ([`Channel`]) so an
+//! event's topic, key, partition and trace header come from its type.
 
+pub mod channel;
+mod contract;
 mod embedded;
+mod error;
 pub mod kafka;
 mod message;
 pub mod topics;
 
 use std::sync::Arc;
 
+pub use channel::Channel;
+pub use contract::{BusBackend, BusConsumer};
 pub use embedded::{EmbeddedBus, EmbeddedConsumer};
+pub use error::BusError;
 pub use kafka::{KafkaBus, KafkaConsumer, KafkaOptions};
 pub use message::{Message, Record};
 pub use topics::{Topic, Topics};
 
-/// A failure of the bus.
-#[derive(Debug, thiserror::Error)]
-pub enum BusError {
-    /// The storage under the bus failed.
-    #[error("bus storage: {0}")]
-    Storage(String),
-    /// The topic is not declared for this deployment.
-    #[error("unknown topic {0}")]
-    UnknownTopic(String),
-    /// The backend is shut down or unreachable.
-    #[error("bus unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl From<sled::Error> for BusError {
-    fn from(e: sled::Error) -> Self {
-        BusError::Storage(e.to_string())
-    }
-}
-
-impl From<crate::store::StoreError> for BusError {
-    fn from(e: crate::store::StoreError) -> Self {
-        BusError::Storage(e.to_string())
-    }
-}
+use crate::clock::SharedClock;
+use crate::durability::Durable;
 
 /// Where a published record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,24 +33,27 @@ pub struct Position {
 }
 
 #[derive(Debug, Clone)]
-enum Backend {
+enum Backends {
     Embedded(Arc<EmbeddedBus>),
     Kafka(Arc<KafkaBus>),
 }
 
-/// The bus a node publishes to and consumes from. Cheap to clone.
+/// The bus a node publishes to and consumes from. Cheap to clone. It only
+/// dispatches to the backend; backend-only operations (Kafka's topic
+/// administration, the embedded log's retention) live on the backends.
 #[derive(Debug, Clone)]
 pub struct Bus {
-    backend: Backend,
+    backend: Backends,
     topics: Topics,
 }
 
 impl Bus {
-    /// The embedded bus on the node's sled database.
-    pub fn embedded(store: &crate::store::Store, topics: Topics) -> Result<Self, BusError> {
-        let bus = EmbeddedBus::open(store, topics.clone())?;
+    /// The embedded bus on the node's database (its retention task runs
+    /// while the bus lives).
+    pub fn embedded(durable: &Durable, topics: Topics, clock: SharedClock) -> Result<Self, BusError> {
+        let bus = EmbeddedBus::open(durable, topics.clone(), clock)?;
         Ok(Bus {
-            backend: Backend::Embedded(bus),
+            backend: Backends::Embedded(bus),
             topics,
         })
     }
@@ -73,16 +61,13 @@ impl Bus {
     /// The Kafka bus. Fails, naming them, when declared topics are missing
     /// (create them with `akm topics apply`).
     pub async fn kafka(opts: KafkaOptions, topics: Topics) -> Result<Self, BusError> {
-        let bus = KafkaBus::connect(opts).await?;
-        let missing = bus.missing(&topics).await?;
+        let bus = KafkaBus::connect(opts, topics.clone()).await?;
+        let missing = bus.missing().await?;
         if !missing.is_empty() {
-            return Err(BusError::UnknownTopic(format!(
-                "missing on the Kafka cluster (run `akm topics apply`): {}",
-                missing.join(", ")
-            )));
+            return Err(BusError::MissingTopics(missing.join(", ")));
         }
         Ok(Bus {
-            backend: Backend::Kafka(bus),
+            backend: Backends::Kafka(bus),
             topics,
         })
     }
@@ -90,8 +75,8 @@ impl Bus {
     /// Which backend this is (`embedded` or `kafka`).
     pub fn backend(&self) -> &'static str {
         match &self.backend {
-            Backend::Embedded(_) => "embedded",
-            Backend::Kafka(_) => "kafka",
+            Backends::Embedded(_) => "embedded",
+            Backends::Kafka(_) => "kafka",
         }
     }
 
@@ -100,55 +85,48 @@ impl Bus {
         &self.topics
     }
 
-    /// Publish; resolves only when the record is durable. The partition is
-    /// `message.partition` when set, else the hash of the key.
+    /// Publish; resolves only when the record is durable.
     pub async fn publish(&self, message: Message) -> Result<Position, BusError> {
         match &self.backend {
-            Backend::Embedded(b) => b.publish(message).await,
-            Backend::Kafka(b) => b.publish(message).await,
+            Backends::Embedded(b) => b.publish(message).await,
+            Backends::Kafka(b) => b.publish(message).await,
         }
+    }
+
+    /// The message for an event: its topic, key, partition and headers come
+    /// from its [`Channel`].
+    pub fn message<E: Channel>(&self, event: &E) -> Result<Message, BusError> {
+        channel::message(&self.topics, event)
+    }
+
+    /// Publish an event on its channel.
+    pub async fn send<E: Channel>(&self, event: &E) -> Result<Position, BusError> {
+        self.publish(self.message(event)?).await
     }
 
     /// Join consumer group `group` (prefixed with the deployment's topic
-    /// prefix) on `topic`: partitions are shared among the
-    /// group's members; a new group starts at the earliest offset; delivery is
-    /// at-least-once from the last committed offset.
+    /// prefix) on `topic`.
     pub async fn subscribe(&self, topic: &str, group: &str) -> Result<Consumer, BusError> {
         let group = &self.topics.group(group);
         match &self.backend {
-            Backend::Embedded(b) => {
-                Ok(Consumer::Embedded(b.subscribe(topic, Some(group), None)?))
-            }
-            Backend::Kafka(b) => Ok(Consumer::Kafka(b.subscribe(topic, group).await?)),
+            Backends::Embedded(b) => Ok(Consumer::Embedded(b.subscribe(topic, group).await?)),
+            Backends::Kafka(b) => Ok(Consumer::Kafka(b.subscribe(topic, group).await?)),
         }
     }
 
-    /// Own `partition` of `topic` without a group (reply path): reads from the
-    /// current end, never rebalanced, never committed.
+    /// Own `partition` of `topic` without a group (reply path).
     pub async fn assign(&self, topic: &str, partition: u32) -> Result<Consumer, BusError> {
         match &self.backend {
-            Backend::Embedded(b) => Ok(Consumer::Embedded(b.subscribe(
-                topic,
-                None,
-                Some(partition),
-            )?)),
-            Backend::Kafka(b) => Ok(Consumer::Kafka(b.assign(topic, partition).await?)),
-        }
-    }
-
-    /// Apply retention (the embedded log; Kafka brokers do their own).
-    pub async fn trim(&self, now_ms: i64) -> Result<usize, BusError> {
-        match &self.backend {
-            Backend::Embedded(b) => b.trim(now_ms),
-            Backend::Kafka(_) => Ok(0),
+            Backends::Embedded(b) => Ok(Consumer::Embedded(b.assign(topic, partition).await?)),
+            Backends::Kafka(b) => Ok(Consumer::Kafka(b.assign(topic, partition).await?)),
         }
     }
 
     /// The next offset of each partition of `topic` (high watermarks).
     pub async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         match &self.backend {
-            Backend::Embedded(b) => b.end_offsets(topic),
-            Backend::Kafka(b) => b.end_offsets(topic).await,
+            Backends::Embedded(b) => b.end_offsets(topic).await,
+            Backends::Kafka(b) => b.end_offsets(topic).await,
         }
     }
 
@@ -157,42 +135,55 @@ impl Bus {
         Ok(self.end_offsets(topic).await?.iter().sum())
     }
 
-    /// How many partitions `topic` has.
-    pub fn partitions(&self, topic: &str) -> u32 {
-        self.topics.partitions(topic)
+    /// How many partitions a declared topic has.
+    pub fn partitions(&self, topic: &str) -> Result<u32, BusError> {
+        self.topics
+            .partitions(topic)
+            .ok_or_else(|| BusError::UnknownTopic(topic.to_string()))
     }
 }
 
-/// A consumer handed out by [`Bus::subscribe`] or [`Bus::assign`].
+/// A consumer handed out by [`Bus::subscribe`] or [`Bus::assign`]; it only
+/// dispatches to the backend's consumer.
 #[derive(Debug)]
 pub enum Consumer {
     Embedded(EmbeddedConsumer),
     Kafka(KafkaConsumer),
 }
 
-impl Consumer {
-    /// The next record (waits for one).
-    pub async fn next(&mut self) -> Result<Record, BusError> {
+impl BusConsumer for Consumer {
+    async fn next(&mut self) -> Result<Record, BusError> {
         match self {
             Consumer::Embedded(c) => c.next().await,
             Consumer::Kafka(c) => c.next().await,
         }
     }
 
-    /// Turns true once this member holds partitions (embedded: at once).
-    pub fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
-        match self {
-            Consumer::Embedded(_) => tokio::sync::watch::channel(true).1,
-            Consumer::Kafka(c) => c.assigned(),
-        }
-    }
-
-    /// Commit: the group will not see `record` or anything before it in its
-    /// partition again. Call only after the record's side effect is done.
-    pub async fn commit(&mut self, record: &Record) -> Result<(), BusError> {
+    fn commit(&mut self, record: &Record) -> Result<(), BusError> {
         match self {
             Consumer::Embedded(c) => c.commit(record),
             Consumer::Kafka(c) => c.commit(record),
+        }
+    }
+
+    fn pause(&mut self, partition: u32) -> Result<(), BusError> {
+        match self {
+            Consumer::Embedded(c) => c.pause(partition),
+            Consumer::Kafka(c) => c.pause(partition),
+        }
+    }
+
+    fn resume(&mut self, partition: u32) -> Result<(), BusError> {
+        match self {
+            Consumer::Embedded(c) => c.resume(partition),
+            Consumer::Kafka(c) => c.resume(partition),
+        }
+    }
+
+    fn assigned(&self) -> tokio::sync::watch::Receiver<bool> {
+        match self {
+            Consumer::Embedded(c) => c.assigned(),
+            Consumer::Kafka(c) => c.assigned(),
         }
     }
 }

@@ -1,10 +1,17 @@
-//! Topic declarations (`topics/*.toml`, compiled in) and the deployment's
-//! topic names (`AKM_TOPIC_PREFIX` + base name).
+//! Topic declarations and the deployment's topic names. Every
+//! `topics/*.toml` is compiled in by `build.rs` (the directory is the
+//! source of the list); a name is `AKM_TOPIC_PREFIX` + the base name.
+//! Both backends refuse a topic that is not declared here.
 
 use serde::Deserialize;
 
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/topics.rs"));
+}
+
 /// One declared topic, as in its `topics/<name>.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct TopicDecl {
     pub name: String,
     pub partitions: u32,
@@ -14,18 +21,16 @@ pub struct TopicDecl {
     pub schema: String,
 }
 
-const FILES: &[&str] = &[
-    include_str!("../../topics/akm.transcode.request.toml"),
-    include_str!("../../topics/akm.transcode.reply.toml"),
-    include_str!("../../topics/akm.trade.reported.toml"),
-    include_str!("../../topics/akm.trade.toml"),
-    include_str!("../../topics/akm.notify.toml"),
-    include_str!("../../topics/akm.trade.reported.dlq.toml"),
-    include_str!("../../topics/akm.notify.dlq.toml"),
-    include_str!("../../topics/akm.transcode.request.dlq.toml"),
-];
+/// A topic declaration that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("topics/{file} is not a valid topic declaration")]
+pub struct DeclError {
+    file: String,
+    #[source]
+    source: toml::de::Error,
+}
 
-/// The topics of the contract (SPEC §6).
+/// The topics of the contract (SPEC §6) the code publishes to by type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
     TranscodeRequest,
@@ -36,6 +41,14 @@ pub enum Topic {
 }
 
 impl Topic {
+    pub const ALL: [Topic; 5] = [
+        Topic::TranscodeRequest,
+        Topic::TranscodeReply,
+        Topic::TradeReported,
+        Topic::Trade,
+        Topic::Notify,
+    ];
+
     pub fn base(self) -> &'static str {
         match self {
             Topic::TranscodeRequest => "akm.transcode.request",
@@ -56,10 +69,15 @@ pub struct Topics {
 
 impl Topics {
     /// Declarations from the compiled-in `topics/*.toml`, names prefixed.
-    pub fn new(prefix: &str) -> Result<Self, toml::de::Error> {
-        let decls = FILES
+    pub fn new(prefix: &str) -> Result<Self, DeclError> {
+        let decls = files::FILES
             .iter()
-            .map(|f| toml::from_str(f))
+            .map(|(file, text)| {
+                toml::from_str(text).map_err(|source| DeclError {
+                    file: (*file).to_string(),
+                    source,
+                })
+            })
             .collect::<Result<Vec<TopicDecl>, _>>()?;
         Ok(Topics {
             prefix: prefix.to_string(),
@@ -94,18 +112,15 @@ impl Topics {
             .collect()
     }
 
-    /// Retention of a full topic name (7 days for an undeclared one).
-    pub fn retention_ms(&self, full: &str) -> i64 {
-        full.strip_prefix(&self.prefix)
-            .and_then(|base| self.decls.iter().find(|d| d.name == base))
-            .map_or(7 * 24 * 3600 * 1000, |d| d.retention_ms)
+    /// The declaration of a full topic name; `None` when it is not declared.
+    pub fn decl(&self, full: &str) -> Option<&TopicDecl> {
+        let base = full.strip_prefix(&self.prefix)?;
+        self.decls.iter().find(|d| d.name == base)
     }
 
-    /// Partitions of a full topic name (1 for an undeclared one).
-    pub fn partitions(&self, full: &str) -> u32 {
-        full.strip_prefix(&self.prefix)
-            .and_then(|base| self.decls.iter().find(|d| d.name == base))
-            .map_or(1, |d| d.partitions.max(1))
+    /// Partitions of a declared topic (`None` when undeclared).
+    pub fn partitions(&self, full: &str) -> Option<u32> {
+        self.decl(full).map(|d| d.partitions.max(1))
     }
 }
 
@@ -117,28 +132,37 @@ mod tests {
     fn every_contract_topic_and_its_dlq_is_declared() {
         let t = Topics::new("x.").unwrap();
         let names: Vec<String> = t.declared().into_iter().map(|d| d.name).collect();
-        for topic in [
-            Topic::TranscodeRequest,
-            Topic::TranscodeReply,
-            Topic::TradeReported,
-            Topic::Trade,
-            Topic::Notify,
-        ] {
+        for topic in Topic::ALL {
             assert!(names.contains(&t.name(topic)), "{topic:?}");
         }
         assert!(names.contains(&t.dlq(Topic::TradeReported)));
-        assert_eq!(t.partitions("x.akm.trade"), 8);
+        assert!(names.contains(&t.dlq(Topic::Notify)));
+        assert_eq!(t.partitions("x.akm.trade"), Some(8));
+        assert_eq!(t.partitions("akm.trade"), None, "unprefixed is another deployment");
+        assert_eq!(t.partitions("x.akm.nope"), None);
         // groups are per deployment, like topics
         assert_eq!(t.group("akm-notifier"), "x.akm-notifier");
         assert_ne!(Topics::new("y.").unwrap().group("g"), t.group("g"));
         for d in t.declared() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&d.schema);
-            assert!(
-                path.exists(),
-                "{} names missing schema {}",
-                d.name,
-                d.schema
-            );
+            assert!(path.exists(), "{} names missing schema {}", d.name, d.schema);
         }
+    }
+
+    /// The directory is the list: every file in topics/ is loaded, under the
+    /// name its file carries.
+    #[test]
+    fn every_file_in_the_topics_directory_is_loaded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topics");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .map(|n| n.trim_end_matches(".toml").to_string())
+            .collect();
+        on_disk.sort();
+        let mut loaded: Vec<String> = Topics::new("").unwrap().declared().into_iter().map(|d| d.name).collect();
+        loaded.sort();
+        assert_eq!(loaded, on_disk);
     }
 }

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::api::envelope::Envelope;
+use super::{call, CallError};
 use crate::domain::resident::TargetCode;
-use crate::error::ApiError;
 
 /// Body of the generate call.
 #[derive(Debug, Serialize)]
@@ -27,33 +26,13 @@ pub async fn generate(
     url: &str,
     req: &GenerateRequest<'_>,
     timeout: Duration,
-) -> Result<Vec<TargetCode>, ApiError> {
-    let resp = http
-        .post(url)
-        .json(req)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                ApiError::Timeout("卡管系统未在时限内响应")
-            } else {
-                ApiError::CardSystem("无法连接卡管系统".into())
-            }
-        })?;
-    let status = resp.status();
-    let env: Envelope<Vec<TargetCode>> = resp.json().await.map_err(|e| {
-        if e.is_timeout() {
-            ApiError::Timeout("卡管系统未在时限内响应")
-        } else {
-            ApiError::CardSystem(format!("卡管系统应答格式错误（HTTP {}）", status.as_u16()))
-        }
-    })?;
-    if !status.is_success() || !env.is_ok() {
-        return Err(ApiError::CardSystem(format!(
-            "{}（{}）",
-            env.err_msg, env.err_code
-        )));
+) -> Result<Vec<TargetCode>, CallError> {
+    let env = call::<_, Vec<TargetCode>>(http, url, req, timeout).await?;
+    if !env.is_ok() {
+        return Err(CallError::Refused {
+            code: env.err_code,
+            msg: env.err_msg,
+        });
     }
     Ok(env.data.unwrap_or_default())
 }

@@ -1,19 +1,84 @@
 //! Outbound HTTP: the province (from a city), card systems and the push
-//! gateway. One shared `reqwest::Client` per node; every call has a timeout;
-//! answers are classified as done, retry-later or rejected for good.
+//! gateway. One shared `reqwest::Client` per node; every call has a
+//! timeout. Calls answer either a typed [`CallError`] that keeps its cause,
+//! or, for at-least-once deliveries, a [`Delivery`] classification.
 
 pub mod card;
 pub mod province;
 pub mod push;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
+
+use crate::protocol::Envelope;
+
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Why a synchronous call to a party failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No answer within the time given.
+    #[error("no answer in time")]
+    Timeout(#[source] reqwest::Error),
+    /// No connection, or the connection broke.
+    #[error("unreachable")]
+    Unreachable(#[source] reqwest::Error),
+    /// The answer is not the spec's envelope.
+    #[error("answer is not an envelope (HTTP {status})")]
+    BadAnswer {
+        status: u16,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The party answered with an error envelope.
+    #[error("refused with {code}: {msg}")]
+    Refused { code: String, msg: String },
+    /// A success envelope without the data it must carry.
+    #[error("success without data")]
+    NoData,
+}
+
+impl CallError {
+    fn transport(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            CallError::Timeout(e)
+        } else {
+            CallError::Unreachable(e)
+        }
+    }
+}
+
+/// POST `body` and read the envelope; transport failures and a body that is
+/// not an envelope are errors, an error envelope is returned as it is.
+pub(crate) async fn call<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    body: &B,
+    timeout: Duration,
+) -> Result<Envelope<T>, CallError> {
+    let resp = http
+        .post(url)
+        .json(body)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(CallError::transport)?;
+    let status = resp.status().as_u16();
+    resp.json::<Envelope<T>>().await.map_err(|source| {
+        if source.is_timeout() {
+            CallError::Timeout(source)
+        } else {
+            CallError::BadAnswer { status, source }
+        }
+    })
+}
 
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// Accepted (2xx with success).
+    /// Accepted (2xx).
     Done,
     /// Transient: connect error, timeout, 5xx, 429. Retry, after `after` if the peer said.
     Retry {
@@ -50,15 +115,27 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -
     }
 }
 
-/// The Retry-After header in seconds, capped at an hour.
+/// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date,
+/// as a wait from `now`, at most [`MAX_RETRY_AFTER`]. A date in the past is
+/// no wait; anything else unreadable is ignored.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    let wait = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(v).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// The Retry-After header of a response.
 pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
-    h.get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s.min(3600)))
+    parse_retry_after(
+        h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?,
+        SystemTime::now(),
+    )
 }
 
 /// Classify a transport error (never a permanent failure).
@@ -112,5 +189,36 @@ mod tests {
             classify(StatusCode::CONFLICT, None, ""),
             Delivery::Reject { .. }
         ));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        let now = SystemTime::now();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn retry_after_reads_http_dates() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        // a date in the past means: now
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_bounded() {
+        let now = SystemTime::now();
+        assert_eq!(parse_retry_after("999999", now), Some(MAX_RETRY_AFTER));
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(86_400 * 3));
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_AFTER));
     }
 }

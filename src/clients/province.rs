@@ -5,12 +5,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{deliver, Delivery};
-use crate::api::envelope::Envelope;
+use super::{call, deliver, CallError, Delivery};
 use crate::domain::resident::{Identity, TranscodeConfig};
 use crate::domain::{CityNo, QrToken, SceneCode, TargetType};
-use crate::error::ApiError;
 use crate::events::TradeReported;
+use crate::protocol::ErrCode;
 
 /// The province as seen from a city.
 #[derive(Debug, Clone)]
@@ -34,14 +33,6 @@ struct CallbackBody<'a> {
     trade_state: &'a str,
 }
 
-fn unreachable(e: &reqwest::Error) -> ApiError {
-    if e.is_timeout() {
-        ApiError::Timeout("省级安康码平台未在时限内响应")
-    } else {
-        ApiError::Province("无法连接省级安康码平台".into())
-    }
-}
-
 impl ProvinceClient {
     pub fn new(http: reqwest::Client, base: &str) -> Self {
         ProvinceClient {
@@ -50,32 +41,12 @@ impl ProvinceClient {
         }
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: serde_json::Value,
-        timeout: Duration,
-    ) -> Result<Envelope<T>, ApiError> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let status = resp.status();
-        resp.json::<Envelope<T>>().await.map_err(|e| {
-            if e.is_timeout() {
-                ApiError::Timeout("省级安康码平台未在时限内响应")
-            } else {
-                ApiError::Province(format!("省级平台应答格式错误（HTTP {}）", status.as_u16()))
-            }
-        })
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
-    /// The province's decode (7.2). Province 4xxx errors come back as they are;
-    /// its 5xxx errors become 5002.
+    /// The province's decode (7.2). An error envelope comes back as
+    /// [`CallError::Refused`] with the province's code and text.
     pub async fn decode(
         &self,
         city: &CityNo,
@@ -83,7 +54,7 @@ impl ProvinceClient {
         target: &TargetType,
         scene: Option<SceneCode>,
         timeout: Duration,
-    ) -> Result<Identity, ApiError> {
+    ) -> Result<Identity, CallError> {
         let mut body = json!({
             "cityNo": city.as_str(),
             "qrCodeUrl": token.url(city),
@@ -92,31 +63,41 @@ impl ProvinceClient {
         if let Some(s) = scene {
             body["sceneCode"] = json!(s.as_str());
         }
-        let env: Envelope<Identity> = self.call("/api/v1/decode", body, timeout).await?;
+        let env = call::<_, Identity>(&self.http, &self.url("/api/v1/decode"), &body, timeout).await?;
         match (env.is_ok(), env.data) {
             (true, Some(id)) => Ok(id),
-            (true, None) => Err(ApiError::Province("识读应答缺少data".into())),
-            (false, _) if env.err_code.starts_with('4') => {
-                Err(ApiError::relayed(&env.err_code, &env.err_msg))
-            }
-            (false, _) => Err(ApiError::Province(env.err_msg)),
+            (true, None) => Err(CallError::NoData),
+            (false, _) => Err(CallError::Refused {
+                code: env.err_code,
+                msg: env.err_msg,
+            }),
         }
     }
 
-    /// The province's config query (7.5): `None` when it has none (4005).
+    /// The province's config query (7.5): `None` when it has none (4005) or
+    /// does not know the type (4008).
     pub async fn config(
         &self,
         city: &CityNo,
         target: &TargetType,
         timeout: Duration,
-    ) -> Result<Option<TranscodeConfig>, ApiError> {
+    ) -> Result<Option<TranscodeConfig>, CallError> {
         let body = json!({"cityNo": city.as_str(), "targetType": target.as_str()});
-        let env: Envelope<TranscodeConfig> =
-            self.call("/api/v1/transcode-config", body, timeout).await?;
-        match (env.err_code.as_str(), env.data) {
-            ("200", Some(c)) => Ok(Some(c)),
-            ("4005" | "4008", _) => Ok(None),
-            (code, _) => Err(ApiError::Province(format!("{}（{code}）", env.err_msg))),
+        let env = call::<_, TranscodeConfig>(
+            &self.http,
+            &self.url("/api/v1/transcode-config"),
+            &body,
+            timeout,
+        )
+        .await?;
+        match (env.code(), env.data) {
+            (Some(ErrCode::Ok), Some(c)) => Ok(Some(c)),
+            (Some(ErrCode::Ok), None) => Err(CallError::NoData),
+            (Some(ErrCode::NoConfig | ErrCode::UnknownCode), _) => Ok(None),
+            _ => Err(CallError::Refused {
+                code: env.err_code,
+                msg: env.err_msg,
+            }),
         }
     }
 
@@ -133,12 +114,6 @@ impl ProvinceClient {
             msg: &t.msg,
             trade_state: &t.trade_state,
         };
-        deliver(
-            &self.http,
-            &format!("{}/api/v1/callback", self.base),
-            &body,
-            timeout,
-        )
-        .await
+        deliver(&self.http, &self.url("/api/v1/callback"), &body, timeout).await
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use super::error::{FaultKind, ParseError};
 
 /// The province this deployment serves (Anhui): every cityNo starts with it.
 pub const PROVINCE_PREFIX: &str = "34";
@@ -13,17 +13,22 @@ pub struct CityNo(String);
 
 impl CityNo {
     /// Parse a 6- or 12-digit code; 6 digits are right-padded with `000000` (v1.3).
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let bad = |reason: String| ParseError {
+            field: "cityNo",
+            kind: FaultKind::BadCity,
+            reason,
+        };
         if !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::BadCity(format!("{raw}只能包含数字")));
+            return Err(bad(format!("{raw}只能包含数字")));
         }
         let full = match raw.len() {
             6 => format!("{raw}000000"),
             12 => raw.to_string(),
-            n => return Err(ApiError::BadCity(format!("长度应为6位或12位，实际为{n}位"))),
+            n => return Err(bad(format!("长度应为6位或12位，实际为{n}位"))),
         };
         if !full.starts_with(PROVINCE_PREFIX) {
-            return Err(ApiError::BadCity(format!(
+            return Err(bad(format!(
                 "{raw}不属于本省（应以{PROVINCE_PREFIX}开头）"
             )));
         }
@@ -33,6 +38,11 @@ impl CityNo {
     /// The whole province, `340000000000`.
     pub fn province() -> Self {
         CityNo(format!("{PROVINCE_PREFIX}0000000000"))
+    }
+
+    /// Hefei, `340100000000` (the default city of a city node).
+    pub fn hefei() -> Self {
+        CityNo(format!("{PROVINCE_PREFIX}0100000000"))
     }
 
     /// The prefecture this code belongs to: first 4 digits then zeros.

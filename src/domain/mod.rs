@@ -1,7 +1,9 @@
 //! Parsed domain values (SPEC §3). Each newtype is built only by its
-//! `parse`, so an invalid value cannot exist past the HTTP edge.
+//! `parse`, so an invalid value cannot exist past the HTTP edge. Parsers
+//! return [`ParseError`] (field, kind, reason); they know nothing of HTTP.
 
 pub mod city;
+pub mod error;
 pub mod mask;
 pub mod qr;
 pub mod resident;
@@ -10,6 +12,7 @@ pub mod target;
 pub mod trade;
 
 pub use city::CityNo;
+pub use error::{bounded, FaultKind, ParseError};
 pub use qr::QrToken;
 pub use scene::SceneCode;
 pub use target::TargetType;

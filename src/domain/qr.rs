@@ -2,7 +2,15 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use super::error::{FaultKind, ParseError};
+
+fn not_ankang(reason: &str) -> ParseError {
+    ParseError {
+        field: "qrCodeUrl",
+        kind: FaultKind::NotAnkangQr,
+        reason: reason.to_string(),
+    }
+}
 
 /// Every Ankang QR URL starts with this (spec chapter 6).
 pub const QR_URL_PREFIX: &str = "https://akm.ahzwfw.gov.cn/akm-sj-mgr/index.html#/myAkm";
@@ -14,31 +22,31 @@ pub struct QrToken(String);
 
 impl QrToken {
     /// Parse a scanned QR URL and take its `id` parameter.
-    pub fn from_url(url: &str) -> Result<Self, ApiError> {
+    pub fn from_url(url: &str) -> Result<Self, ParseError> {
         let rest = url
             .strip_prefix(QR_URL_PREFIX)
-            .ok_or(ApiError::NotAnkangQr("地址前缀不符"))?;
+            .ok_or(not_ankang("地址前缀不符"))?;
         let query = match rest.split_once('?') {
             Some(("", q)) => q,
-            _ => return Err(ApiError::NotAnkangQr("缺少参数")),
+            _ => return Err(not_ankang("缺少参数")),
         };
         let id = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("id="))
-            .ok_or(ApiError::NotAnkangQr("缺少id参数"))?;
+            .ok_or(not_ankang("缺少id参数"))?;
         let id = id.replace("%3A", ":").replace("%3a", ":");
-        Self::parse(&id).map_err(|_| ApiError::NotAnkangQr("id参数格式错误"))
+        Self::parse(&id).map_err(|_| not_ankang("id参数格式错误"))
     }
 
     /// Parse a bare token.
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let hex = raw
             .strip_prefix(TOKEN_PREFIX)
-            .ok_or(ApiError::NotAnkangQr("id参数格式错误"))?;
+            .ok_or(not_ankang("id参数格式错误"))?;
         if hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             Ok(QrToken(raw.to_string()))
         } else {
-            Err(ApiError::NotAnkangQr("id参数格式错误"))
+            Err(not_ankang("id参数格式错误"))
         }
     }
 
@@ -86,7 +94,7 @@ mod tests {
             "https://akm.ahzwfw.gov.cn/akm-sj-mgr/index.html#/myAkm?id=akm:qrcode:9ec1",
         ] {
             let e = QrToken::from_url(bad).unwrap_err();
-            assert_eq!(e.code(), "4002", "{bad}");
+            assert_eq!(e.code().code(), "4002", "{bad}");
         }
     }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use super::error::ParseError;
 
 /// A one-character code field with a fixed set of values (healthLevel,
 /// authType, dataSource); parsed against its allowed set.
@@ -12,16 +12,16 @@ fn code_in(
     raw: &str,
     allowed: &[&str],
     hint: &str,
-) -> Result<String, ApiError> {
+) -> Result<String, ParseError> {
     if allowed.contains(&raw) {
         Ok(raw.to_string())
     } else {
-        Err(ApiError::bad(field, hint.to_string()))
+        Err(ParseError::malformed(field, hint.to_string()))
     }
 }
 
 /// healthLevel: 1 green, 2 yellow, 3 red.
-pub fn health_level(raw: &str) -> Result<String, ApiError> {
+pub fn health_level(raw: &str) -> Result<String, ParseError> {
     code_in(
         "healthLevel",
         raw,
@@ -31,12 +31,12 @@ pub fn health_level(raw: &str) -> Result<String, ApiError> {
 }
 
 /// authType: 1 password, 2 face, 3 fingerprint, 4 third-party password.
-pub fn auth_type(raw: &str) -> Result<String, ApiError> {
+pub fn auth_type(raw: &str) -> Result<String, ParseError> {
     code_in("authType", raw, &["1", "2", "3", "4"], "应为1、2、3或4")
 }
 
 /// dataSource: 1 Anhui Ankang code, 2 national health code.
-pub fn data_source(raw: &str) -> Result<String, ApiError> {
+pub fn data_source(raw: &str) -> Result<String, ParseError> {
     code_in(
         "dataSource",
         raw,
@@ -47,18 +47,18 @@ pub fn data_source(raw: &str) -> Result<String, ApiError> {
 
 /// An ID number as residents are keyed: 1..=32 printable characters
 /// (other certificate types exist, so not only the 18-character form).
-pub fn idcard_no(raw: &str) -> Result<String, ApiError> {
+pub fn idcard_no(raw: &str) -> Result<String, ParseError> {
     let ok =
         (1..=32).contains(&raw.chars().count()) && raw.chars().all(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(raw.to_string())
     } else {
-        Err(ApiError::bad("idcardNo", "应为1至32位字母或数字"))
+        Err(ParseError::malformed("idcardNo", "应为1至32位字母或数字"))
     }
 }
 
 /// A phone number: 5 to 20 digits, `+` or `-`.
-pub fn user_phone(raw: &str) -> Result<String, ApiError> {
+pub fn user_phone(raw: &str) -> Result<String, ParseError> {
     let ok = (5..=20).contains(&raw.len())
         && raw
             .bytes()
@@ -66,7 +66,7 @@ pub fn user_phone(raw: &str) -> Result<String, ApiError> {
     if ok {
         Ok(raw.to_string())
     } else {
-        Err(ApiError::bad("userPhone", "应为5至20位电话号码"))
+        Err(ParseError::malformed("userPhone", "应为5至20位电话号码"))
     }
 }
 

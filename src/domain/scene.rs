@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use super::error::ParseError;
 
 /// The scene dictionary: code, name, category.
 pub const SCENES: &[(&str, &str, &str)] = &[
@@ -30,19 +30,19 @@ pub struct SceneCode(&'static str);
 
 impl SceneCode {
     /// Parse a scene code: 5 digits (else 4001) and in the dictionary (else 4008).
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
         if raw.len() != 5 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::bad("sceneCode", "应为5位数字，例如01001"));
+            return Err(ParseError::malformed("sceneCode", "应为5位数字，例如01001"));
         }
         SCENES
             .iter()
             .find(|(c, _, _)| *c == raw)
             .map(|(c, _, _)| SceneCode(c))
-            .ok_or_else(|| ApiError::UnknownCode(format!("字段sceneCode未知：{raw}")))
+            .ok_or_else(|| ParseError::unknown("sceneCode", raw))
     }
 
     /// Parse a comma-separated list (the config's `sceneCode`); empty means all scenes.
-    pub fn parse_list(raw: &str) -> Result<Vec<Self>, ApiError> {
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, ParseError> {
         raw.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -79,8 +79,8 @@ mod tests {
             assert_eq!(SceneCode::parse(c).unwrap().name(), *n);
         }
         assert_eq!(SCENES.len(), 16);
-        assert_eq!(SceneCode::parse("01007").unwrap_err().code(), "4008");
-        assert_eq!(SceneCode::parse("0567").unwrap_err().code(), "4001");
+        assert_eq!(SceneCode::parse("01007").unwrap_err().code().code(), "4008");
+        assert_eq!(SceneCode::parse("0567").unwrap_err().code().code(), "4001");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use super::error::ParseError;
 
 /// The prefectures of Anhui (4-digit region codes) with their names.
 pub const REGIONS: &[(&str, &str)] = &[
@@ -39,11 +39,11 @@ pub struct TargetType(String);
 impl TargetType {
     /// Parse the shape: exactly 7 digits. Whether the type is known is a
     /// separate question ([`builtin_name`] or the configured dictionary).
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
         if raw.len() == 7 && raw.bytes().all(|b| b.is_ascii_digit()) {
             Ok(TargetType(raw.to_string()))
         } else {
-            Err(ApiError::bad("targetType", "应为7位数字，例如3404002"))
+            Err(ParseError::malformed("targetType", "应为7位数字，例如3404002"))
         }
     }
 
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn shape_is_seven_digits() {
         for bad in ["340400", "34040022", "340400a", "", "1"] {
-            assert_eq!(TargetType::parse(bad).unwrap_err().code(), "4001");
+            assert_eq!(TargetType::parse(bad).unwrap_err().code().code(), "4001");
         }
     }
 }

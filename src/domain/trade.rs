@@ -4,23 +4,23 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 
-use crate::error::ApiError;
+use super::error::ParseError;
 
 /// A trade serial number, 1..=49 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TradeNo(String);
 
 impl TradeNo {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let n = raw.chars().count();
         if n == 0 || n >= 50 {
-            return Err(ApiError::bad(
+            return Err(ParseError::malformed(
                 "tradeNo",
                 format!("长度应小于50位，实际为{n}位"),
             ));
         }
         if raw.chars().any(char::is_control) {
-            return Err(ApiError::bad("tradeNo", "不能包含控制字符"));
+            return Err(ParseError::malformed("tradeNo", "不能包含控制字符"));
         }
         Ok(TradeNo(raw.to_string()))
     }
@@ -41,10 +41,10 @@ impl fmt::Display for TradeNo {
 pub struct TargetId(String);
 
 impl TargetId {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let n = raw.chars().count();
         if n == 0 || n >= 100 {
-            return Err(ApiError::bad(
+            return Err(ParseError::malformed(
                 "targetId",
                 format!("长度应小于100位，实际为{n}位"),
             ));
@@ -62,9 +62,9 @@ impl TargetId {
 pub struct TradeTime(NaiveDateTime);
 
 impl TradeTime {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let bad = || {
-            ApiError::bad(
+            ParseError::malformed(
                 "tradeTime",
                 "应为14位有效时间yyyyMMddHHmmss，例如20200628193425",
             )
@@ -104,7 +104,7 @@ mod tests {
             "2020-06-28 19:3",
             "20200628253425",
         ] {
-            assert_eq!(TradeTime::parse(bad).unwrap_err().code(), "4001", "{bad}");
+            assert_eq!(TradeTime::parse(bad).unwrap_err().code().code(), "4001", "{bad}");
         }
     }
 

@@ -29,13 +29,13 @@ pub enum EventError {
     #[error("unknown writer schema fingerprint {0}")]
     UnknownSchema(String),
     /// Avro itself failed.
-    #[error("avro: {0}")]
-    Avro(String),
+    #[error("avro")]
+    Avro(#[source] Box<apache_avro::Error>),
 }
 
 impl From<apache_avro::Error> for EventError {
     fn from(e: apache_avro::Error) -> Self {
-        EventError::Avro(e.to_string())
+        EventError::Avro(Box::new(e))
     }
 }
 
@@ -62,18 +62,16 @@ impl SchemaInfo {
     }
 }
 
-/// An event type: its current schema and any older writer schemas it reads.
+/// An event type: its current schema and the older writer schemas it reads.
 pub trait Event: Serialize + DeserializeOwned {
-    /// The current (writer and reader) schema.
+    /// The current (writer and reader) schema, `schemas/<Event>.avsc`.
     fn schema() -> &'static SchemaInfo;
-    /// Older versions this build can still read.
-    fn history() -> &'static [SchemaInfo] {
-        &[]
-    }
+    /// Older versions this build can still read, `schemas/history/<Event>.v<n>.avsc`.
+    fn history() -> &'static [SchemaInfo];
 }
 
 macro_rules! event {
-    ($t:ty, $file:literal) => {
+    ($t:ty, $file:literal $(, $old:literal)*) => {
         impl Event for $t {
             fn schema() -> &'static SchemaInfo {
                 static S: LazyLock<SchemaInfo> = LazyLock::new(|| {
@@ -81,12 +79,26 @@ macro_rules! event {
                 });
                 &S
             }
+            fn history() -> &'static [SchemaInfo] {
+                static H: LazyLock<Vec<SchemaInfo>> = LazyLock::new(|| {
+                    vec![$(SchemaInfo::parse(include_str!(concat!("../../schemas/history/", $old)))),*]
+                });
+                &H
+            }
         }
     };
 }
 
-event!(TranscodeRequested, "TranscodeRequested.avsc");
-event!(TranscodeReplied, "TranscodeReplied.avsc");
+event!(
+    TranscodeRequested,
+    "TranscodeRequested.avsc",
+    "TranscodeRequested.v1.avsc"
+);
+event!(
+    TranscodeReplied,
+    "TranscodeReplied.avsc",
+    "TranscodeReplied.v1.avsc"
+);
 event!(TradeReported, "TradeReported.avsc");
 event!(TradeRecorded, "TradeRecorded.avsc");
 event!(Notification, "Notification.avsc");

@@ -56,6 +56,7 @@ fn every_schema_parses_and_every_event_round_trips() {
         target_type: "3401002".into(),
         scene_code: String::new(),
         target_object: "{}".into(),
+        node: "city-340100000000".into(),
     };
     assert_eq!(
         decode::<TranscodeRequested>(&encode(&req).unwrap()).unwrap(),
@@ -64,8 +65,9 @@ fn every_schema_parses_and_every_event_round_trips() {
     let rep = TranscodeReplied {
         request_id: "r".into(),
         trace_id: "t".into(),
+        reply_partition: 2,
         err_code: "200".into(),
-        err_msg: "成功".into(),
+        detail: "成功".into(),
         codes: vec![TargetCodeRec {
             target_qr_code: "q".into(),
             target_id: "i".into(),
@@ -96,34 +98,40 @@ fn garbage_and_foreign_schemas_are_rejected() {
     assert!(decode::<TradeReported>(&cut).is_err());
 }
 
-/// An older writer schema (before `msg` existed, say) must stay readable
-/// once a new field with a default is added: the reader resolves it.
+/// Single-object bytes of a record written with `schema` (an old writer).
+fn single_object(schema: &Schema, rec: apache_avro::types::Record<'_>) -> Vec<u8> {
+    let fp = schema.fingerprint::<Rabin>().bytes;
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&fp[..8]);
+    out.extend_from_slice(&apache_avro::to_avro_datum(schema, rec).unwrap());
+    out
+}
+
+/// A reply written by the previous version (rendered `errMsg`, no
+/// `detail`, no `replyPartition`) still decodes through `events::decode`,
+/// because its schema is in `TranscodeReplied::history()`.
 #[test]
-fn old_writer_schemas_resolve_against_new_readers() {
-    let old = Schema::parse_str(
-        r#"{"type":"record","name":"TranscodeRequested","namespace":"gov.ahzwfw.akm.events",
-        "fields":[{"name":"requestId","type":"string"},{"name":"traceId","type":"string"},
-        {"name":"deadlineMs","type":"long"},{"name":"replyPartition","type":"int"},
-        {"name":"cityNo","type":"string"},{"name":"qrToken","type":"string"},
-        {"name":"targetType","type":"string"}]}"#,
-    )
-    .unwrap();
-    let mut rec = apache_avro::types::Record::new(&old).unwrap();
+fn an_old_writer_decodes_through_decode_via_history() {
+    let old = &TranscodeReplied::history()[0].schema;
+    let mut rec = apache_avro::types::Record::new(old).unwrap();
     rec.put("requestId", "r");
     rec.put("traceId", "t");
+    rec.put("errCode", "5001");
+    rec.put("errMsg", "卡管系统生码失败：x");
+    rec.put("codes", apache_avro::types::Value::Array(vec![]));
+    let bytes = single_object(old, rec);
+    let ev: TranscodeReplied = decode(&bytes).unwrap();
+    assert_eq!((ev.err_code.as_str(), ev.detail.as_str(), ev.reply_partition), ("5001", "", 0));
+
+    let old = &TranscodeRequested::history()[0].schema;
+    let mut rec = apache_avro::types::Record::new(old).unwrap();
+    for (k, v) in [("requestId", "r"), ("traceId", "t"), ("cityNo", "340100000000"), ("qrToken", "q"), ("targetType", "3401002"), ("sceneCode", ""), ("targetObject", "")] {
+        rec.put(k, v);
+    }
     rec.put("deadlineMs", 1i64);
     rec.put("replyPartition", 0i32);
-    rec.put("cityNo", "340100000000");
-    rec.put("qrToken", "q");
-    rec.put("targetType", "3401002");
-    let body = apache_avro::to_avro_datum(&old, rec).unwrap();
-    let value = apache_avro::from_avro_datum(
-        &old,
-        &mut &body[..],
-        Some(&TranscodeRequested::schema().schema),
-    )
-    .unwrap();
-    let ev: TranscodeRequested = apache_avro::from_value(&value).unwrap();
-    assert_eq!(ev.scene_code, "");
-    assert_eq!(ev.target_object, "");
+    let ev: TranscodeRequested = decode(&single_object(old, rec)).unwrap();
+    assert_eq!(ev.node, "");
+    // without the history the old writer is unknown
+    assert_ne!(TranscodeRequested::history()[0].fingerprint, TranscodeRequested::schema().fingerprint);
 }

@@ -15,6 +15,8 @@ pub struct TranscodeRequested {
     pub target_type: String,
     pub scene_code: String,
     pub target_object: String,
+    /// The publishing node (`province` or `city-<cityNo>`).
+    pub node: String,
 }
 
 /// One code in a reply (schema `TargetCode`).
@@ -32,8 +34,10 @@ pub struct TargetCodeRec {
 pub struct TranscodeReplied {
     pub request_id: String,
     pub trace_id: String,
+    pub reply_partition: i32,
     pub err_code: String,
-    pub err_msg: String,
+    /// The error's detail (never rendered text); on success the success text.
+    pub detail: String,
     pub codes: Vec<TargetCodeRec>,
 }
 

@@ -1,6 +1,16 @@
-//! What the services do, apart from HTTP and the bus: decode (identity),
-//! trade acceptance (callback) and the transcode of one request.
+//! What the services do, in domain types, apart from HTTP and the bus
+//! mechanics: decode, both halves of transcode, trade acceptance, QR
+//! issuing and the admin writes. Role differences are sources and emitters
+//! chosen once at start (`sources.rs`, [`trade::Emitter`]).
 
+pub mod admin;
 pub mod decode;
+mod error;
+pub mod outbox;
+pub mod pending;
+pub mod qr;
+pub mod sources;
 pub mod trade;
 pub mod transcode;
+
+pub use error::{chain, ServiceError};

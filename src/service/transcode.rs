@@ -1,65 +1,189 @@
-//! Transcode of one request (spec 7.3), as the transcoder worker runs it:
-//! config and scene check, identity, then the card system, all within the
-//! request's deadline.
+//! Transcode (spec 7.3), both halves of the request-reply. The ingress
+//! half registers a waiter, publishes `TranscodeRequested` and waits for
+//! the reply until the deadline. The worker half runs one request (config
+//! and scene check, identity, card system, all within the deadline) and
+//! answers a `TranscodeReplied` carrying the errCode and a detail.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::decode::CodeQuery;
+use super::pending::Pending;
+use super::sources::{ConfigSource, IdentitySource};
+use super::{chain, ServiceError};
+use crate::bus::Bus;
 use crate::clients::card::{self, GenerateRequest};
+use crate::clock::SharedClock;
 use crate::domain::resident::TargetCode;
 use crate::domain::{CityNo, QrToken, SceneCode, TargetType};
-use crate::error::ApiError;
-use crate::events::TranscodeRequested;
-use crate::node::Node;
-use crate::service::decode::{identify, CodeQuery};
+use crate::events::{TargetCodeRec, TranscodeReplied, TranscodeRequested};
+use crate::protocol::ErrCode;
 
-fn remaining(deadline_ms: i64) -> Result<Duration, ApiError> {
-    let left = deadline_ms - Node::now_ms();
-    if left <= 0 {
-        Err(ApiError::Timeout("转码处理超时"))
-    } else {
-        Ok(Duration::from_millis(left as u64))
+/// A terminal's parsed transcode request.
+#[derive(Debug, Clone)]
+pub struct TranscodeInput {
+    pub query: CodeQuery,
+    /// `targetObject` as a JSON string; empty when not given.
+    pub target_object: String,
+}
+
+/// The ingress half, one per node.
+#[derive(Debug)]
+pub struct TranscodeIngress {
+    pub bus: Bus,
+    pub pending: Arc<Pending>,
+    /// The reply partition this instance owns.
+    pub reply_partition: u32,
+    /// This node on a shared bus (`province` or `city-<cityNo>`).
+    pub node_id: String,
+    pub timeout: Duration,
+    pub clock: SharedClock,
+}
+
+impl TranscodeIngress {
+    /// Publish the request and wait for its reply: the codes and the
+    /// success text, or the error the worker answered.
+    pub async fn transcode(
+        &self,
+        input: TranscodeInput,
+    ) -> Result<(Vec<TargetCode>, String), ServiceError> {
+        let q = input.query;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        let ev = TranscodeRequested {
+            request_id: request_id.clone(),
+            trace_id: trace_id.clone(),
+            deadline_ms: self.clock.now_ms() + self.timeout.as_millis() as i64,
+            reply_partition: self.reply_partition as i32,
+            city_no: q.city.to_string(),
+            qr_token: q.token.as_str().to_string(),
+            target_type: q.target.to_string(),
+            scene_code: q.scene.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            target_object: input.target_object,
+            node: self.node_id.clone(),
+        };
+        let mut waiter = self.pending.register(&request_id)?;
+        tokio::time::timeout_at(deadline, self.bus.send(&ev))
+            .await
+            .map_err(|_| ServiceError::Deadline("转码请求排队超时"))??;
+        let reply = match tokio::time::timeout_at(deadline, &mut waiter.rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => return Err(ServiceError::Deadline("转码应答通道已关闭")),
+            Err(_) => {
+                tracing::warn!(request_id, trace_id, "transcode timed out");
+                return Err(ServiceError::Deadline("转码未在时限内完成"));
+            }
+        };
+        if reply.err_code != ErrCode::Ok.code() {
+            return Err(ServiceError::remote(&reply.err_code, reply.detail));
+        }
+        let codes = reply
+            .codes
+            .into_iter()
+            .map(|c| TargetCode {
+                target_qr_code: c.target_qr_code,
+                target_id: c.target_id,
+                target_object: c.target_object,
+            })
+            .collect();
+        Ok((codes, reply.detail))
     }
 }
 
-/// Run one transcode request to its target codes.
-pub async fn run(node: &Node, ev: &TranscodeRequested) -> Result<Vec<TargetCode>, ApiError> {
-    // The event was parsed at the ingress; parse again, since it crossed the bus.
-    let q = CodeQuery {
-        city: CityNo::parse(&ev.city_no)?,
-        token: QrToken::parse(&ev.qr_token)?,
-        target: TargetType::parse(&ev.target_type)?,
-        scene: (!ev.scene_code.is_empty())
-            .then(|| SceneCode::parse(&ev.scene_code))
-            .transpose()?,
-    };
-    let config = node
-        .check_target(
-            &q.city,
-            &q.target,
-            q.scene,
-            true,
-            remaining(ev.deadline_ms)?,
-        )
-        .await?
-        .ok_or_else(|| ApiError::NoConfig {
-            city: q.city.to_string(),
-            target: q.target.to_string(),
-        })?;
-    let who = identify(node, &q, remaining(ev.deadline_ms)?).await?;
-    let req = GenerateRequest {
-        city_no: q.city.as_str(),
-        target_type: q.target.as_str(),
-        scene_code: q.scene.map_or("", |s| s.as_str()),
-        name: &who.name,
-        idcard_no: &who.idcard_no,
-        user_phone: &who.user_phone,
-        target_object: &ev.target_object,
-    };
-    card::generate(
-        &node.http,
-        &config.target_url,
-        &req,
-        remaining(ev.deadline_ms)?,
-    )
-    .await
+/// The worker half, one per node.
+#[derive(Debug, Clone)]
+pub struct Transcoder {
+    pub configs: ConfigSource,
+    pub identity: IdentitySource,
+    pub http: reqwest::Client,
+    pub clock: SharedClock,
+}
+
+impl Transcoder {
+    fn remaining(&self, deadline_ms: i64) -> Result<Duration, ServiceError> {
+        let left = deadline_ms - self.clock.now_ms();
+        if left <= 0 {
+            Err(ServiceError::Deadline("转码处理超时"))
+        } else {
+            Ok(Duration::from_millis(left as u64))
+        }
+    }
+
+    /// Whether the request's deadline has passed.
+    pub fn expired(&self, ev: &TranscodeRequested) -> bool {
+        ev.deadline_ms <= self.clock.now_ms()
+    }
+
+    /// Run one request to its target codes.
+    pub async fn run(&self, ev: &TranscodeRequested) -> Result<Vec<TargetCode>, ServiceError> {
+        // The event was parsed at the ingress; parse again, since it crossed the bus.
+        let q = CodeQuery {
+            city: CityNo::parse(&ev.city_no)?,
+            token: QrToken::parse(&ev.qr_token)?,
+            target: TargetType::parse(&ev.target_type)?,
+            scene: (!ev.scene_code.is_empty())
+                .then(|| SceneCode::parse(&ev.scene_code))
+                .transpose()?,
+        };
+        let config = self
+            .configs
+            .check_target(&q.city, &q.target, q.scene, true, self.remaining(ev.deadline_ms)?)
+            .await?
+            .ok_or_else(|| ServiceError::NoConfig {
+                city: q.city.clone(),
+                target: q.target.clone(),
+            })?;
+        let who = self.identity.identify(&q, self.remaining(ev.deadline_ms)?).await?;
+        let req = GenerateRequest {
+            city_no: q.city.as_str(),
+            target_type: q.target.as_str(),
+            scene_code: q.scene.map_or("", |s| s.as_str()),
+            name: &who.name,
+            idcard_no: &who.idcard_no,
+            user_phone: &who.user_phone,
+            target_object: &ev.target_object,
+        };
+        card::generate(&self.http, &config.target_url, &req, self.remaining(ev.deadline_ms)?)
+            .await
+            .map_err(ServiceError::CardSystem)
+    }
+
+    /// Run one request and build its reply. A 5xxx is logged here with its
+    /// cause; the reply carries only the code and the caller-safe detail.
+    pub async fn reply(&self, ev: &TranscodeRequested) -> TranscodeReplied {
+        let (err_code, detail, codes) = match self.run(ev).await {
+            Ok(codes) => {
+                let text = if codes.is_empty() {
+                    "用户未持有该目标卡码"
+                } else {
+                    "转码成功"
+                };
+                (ErrCode::Ok, text.to_string(), codes)
+            }
+            Err(e) => {
+                let code = e.code();
+                if code.status() >= 500 {
+                    tracing::warn!(request_id = %ev.request_id, trace_id = %ev.trace_id, code = code.code(), cause = %chain(&e), "transcode failed");
+                }
+                let detail = if code == ErrCode::Internal { String::new() } else { e.detail() };
+                (code, detail, Vec::new())
+            }
+        };
+        TranscodeReplied {
+            request_id: ev.request_id.clone(),
+            trace_id: ev.trace_id.clone(),
+            reply_partition: ev.reply_partition,
+            err_code: err_code.code().to_string(),
+            detail,
+            codes: codes
+                .into_iter()
+                .map(|c| TargetCodeRec {
+                    target_qr_code: c.target_qr_code,
+                    target_id: c.target_id,
+                    target_object: c.target_object,
+                })
+                .collect(),
+        }
+    }
 }

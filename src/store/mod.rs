@@ -1,46 +1,42 @@
-//! The node's local state in sled: one tree per concern. Identities and QR
-//! grants (province), transcode configs, trade idempotency records, the
-//! outbox, and delivered notifications. The embedded bus shares the same
-//! database (its own trees) and the same group-commit [`Flusher`].
+//! The node's local state in sled: one tree per concern, behind small typed
+//! APIs. Identities and QR grants (province), transcode configs, trade
+//! idempotency records, the outbox, and delivered notifications. The trees
+//! live in the node's [`Durable`] database, which the embedded bus shares.
 
 mod configs;
-mod flush;
 mod identity;
+mod outbox;
 mod trades;
-
-use std::path::Path;
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use flush::Flusher;
-pub use trades::{Accepted, OutboxEntry};
+use crate::durability::{Durable, DurabilityError};
+
+pub use outbox::{OutboxEntry, OutboxRecord};
+pub use trades::Accepted;
 
 /// Failure of the local store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// sled failed (I/O, corruption).
-    #[error("sled: {0}")]
+    /// The database or its flush failed (I/O, corruption).
+    #[error("storage")]
+    Durability(#[from] DurabilityError),
+    /// sled failed on a tree operation.
+    #[error("sled")]
     Sled(#[from] sled::Error),
     /// A stored value did not decode.
-    #[error("stored value is corrupt: {0}")]
+    #[error("stored value is corrupt")]
     Corrupt(#[from] serde_json::Error),
     /// A transaction failed.
-    #[error("transaction: {0}")]
+    #[error("transaction failed: {0}")]
     Transaction(String),
 }
 
-impl From<StoreError> for crate::error::ApiError {
-    fn from(e: StoreError) -> Self {
-        crate::error::ApiError::internal(e)
-    }
-}
-
-/// Handle to the node's sled database and its trees. Cheap to clone.
+/// Handle to the node's trees. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: sled::Db,
+    durable: Durable,
     residents: sled::Tree,
     cards: sled::Tree,
     qrcodes: sled::Tree,
@@ -49,46 +45,27 @@ pub struct Store {
     outbox: sled::Tree,
     delivered: sled::Tree,
     meta: sled::Tree,
-    flusher: Arc<Flusher>,
 }
 
 impl Store {
-    /// Open (or create) the database under `dir`. Must run inside a tokio runtime
-    /// (the flusher task is spawned here).
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(200))
-            .open()?;
-        let flusher = Flusher::start(db.clone());
+    /// The store's trees in `durable`.
+    pub fn open(durable: &Durable) -> Result<Self, StoreError> {
         Ok(Store {
-            residents: db.open_tree("residents")?,
-            cards: db.open_tree("cards")?,
-            qrcodes: db.open_tree("qrcodes")?,
-            configs: db.open_tree("configs")?,
-            trades: db.open_tree("trades")?,
-            outbox: db.open_tree("outbox")?,
-            delivered: db.open_tree("delivered")?,
-            meta: db.open_tree("meta")?,
-            flusher,
-            db,
+            residents: durable.tree("residents")?,
+            cards: durable.tree("cards")?,
+            qrcodes: durable.tree("qrcodes")?,
+            configs: durable.tree("configs")?,
+            trades: durable.tree("trades")?,
+            outbox: durable.tree("outbox")?,
+            delivered: durable.tree("delivered")?,
+            meta: durable.tree("meta")?,
+            durable: durable.clone(),
         })
-    }
-
-    /// The raw database (the embedded bus opens its trees here).
-    pub fn db(&self) -> &sled::Db {
-        &self.db
-    }
-
-    /// The shared group-commit flusher.
-    pub fn flusher(&self) -> &Arc<Flusher> {
-        &self.flusher
     }
 
     /// Wait until everything written before this call is on disk.
     pub async fn sync(&self) -> Result<(), StoreError> {
-        self.flusher.sync().await
+        Ok(self.durable.sync().await?)
     }
 
     /// Whether nothing was ever provisioned (demo seeding decides on this).

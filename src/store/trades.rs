@@ -1,14 +1,12 @@
-//! Trade idempotency (tradeNo -> content digest), the outbox that carries
-//! accepted trades' events to the bus, and the notifier's delivered set.
-//! The idempotency record and the outbox entries are written in one sled
-//! transaction, so a trade is either accepted with all its events or not
-//! at all, and never twice.
+//! Trade idempotency (tradeNo -> content digest) and the notifier's
+//! delivered set. The idempotency record and the trade's outbox records
+//! are written in one sled transaction, so a trade is either accepted with
+//! all its events or not at all, and never twice.
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::{Store, StoreError};
-use crate::bus::Message;
+use super::{OutboxRecord, Store, StoreError};
 
 /// What happened to a reported trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,20 +19,13 @@ pub enum Accepted {
     Conflict,
 }
 
-/// An outbox entry: a message waiting to be published, and its id.
-#[derive(Debug, Clone)]
-pub struct OutboxEntry {
-    pub id: u64,
-    pub message: Message,
-}
-
 impl Store {
-    /// Record `trade_no` with `digest` and queue `messages`, atomically.
+    /// Record `trade_no` with `digest` and queue `records`, atomically.
     pub fn accept_trade(
         &self,
         trade_no: &str,
         digest: &[u8],
-        messages: &[Message],
+        records: &[OutboxRecord],
     ) -> Result<Accepted, StoreError> {
         let result = (&self.trades, &self.outbox).transaction(|(trades, outbox)| {
             if let Some(seen) = trades.get(trade_no.as_bytes())? {
@@ -45,51 +36,13 @@ impl Store {
                 });
             }
             trades.insert(trade_no.as_bytes(), digest)?;
-            for m in messages {
+            for r in records {
                 let id = outbox.generate_id()?;
-                outbox.insert(&id.to_be_bytes(), m.to_bytes())?;
+                outbox.insert(&id.to_be_bytes(), r.to_bytes())?;
             }
             Ok::<_, ConflictableTransactionError<()>>(Accepted::New)
         });
         result.map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")))
-    }
-
-    /// Queue a message in the outbox (for publishing later).
-    pub fn enqueue(&self, message: &Message) -> Result<(), StoreError> {
-        let id = self.db.generate_id()?;
-        self.outbox.insert(id.to_be_bytes(), message.to_bytes())?;
-        Ok(())
-    }
-
-    /// The oldest `limit` outbox entries.
-    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.outbox.iter().take(limit) {
-            let (k, v) = item?;
-            let mut id = [0u8; 8];
-            id.copy_from_slice(&k[..8.min(k.len())]);
-            match Message::from_bytes(&v) {
-                Some(message) => out.push(OutboxEntry {
-                    id: u64::from_be_bytes(id),
-                    message,
-                }),
-                None => {
-                    tracing::error!(id = u64::from_be_bytes(id), "corrupt outbox entry dropped");
-                    self.outbox.remove(k)?;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Remove a published outbox entry.
-    pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.outbox.remove(id.to_be_bytes())?;
-        Ok(())
-    }
-
-    pub fn outbox_len(&self) -> usize {
-        self.outbox.len()
     }
 
     /// Whether the resident was already told about this trade.
@@ -97,11 +50,10 @@ impl Store {
         Ok(self.delivered.contains_key(trade_no.as_bytes())?)
     }
 
-    /// Record that the resident was told about this trade.
-    pub fn mark_delivered(&self, trade_no: &str) -> Result<(), StoreError> {
-        let now = chrono::Utc::now().timestamp_millis();
+    /// Record that the resident was told about this trade (at `now_ms`).
+    pub fn mark_delivered(&self, trade_no: &str, now_ms: i64) -> Result<(), StoreError> {
         self.delivered
-            .insert(trade_no.as_bytes(), &now.to_be_bytes())?;
+            .insert(trade_no.as_bytes(), &now_ms.to_be_bytes())?;
         Ok(())
     }
 }

@@ -3,36 +3,54 @@
 //! limit of time; a permanent refusal sends the event to the DLQ. The offset
 //! is committed after either. The province dedupes by tradeNo.
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use crate::bus::{BusError, Record, Topic};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, Record, Topic};
+use crate::clients::province::ProvinceClient;
 use crate::events::TradeReported;
-use crate::node::Node;
-use crate::workers::retry::{self, Ended};
-use crate::workers::{consume, dead_letter, Flow};
+use crate::workers::retry::{self, Ended, Schedule};
+use crate::workers::{consume, dead_letter, Flow, WorkerError};
 
-/// Run one forwarder group member until cancelled.
-pub async fn run(node: Arc<Node>) {
-    consume::<TradeReported, _, _>(node, Topic::TradeReported, "akm-forwarder", None, forward).await
+/// What a forwarder needs.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    pub bus: Bus,
+    pub province: ProvinceClient,
+    pub schedule: Schedule,
+    pub timeout: Duration,
+    pub cancel: CancellationToken,
 }
 
-async fn forward(node: Arc<Node>, t: TradeReported, rec: Record) -> Result<Flow, BusError> {
-    let Some(province) = node.province.clone() else {
-        return Ok(Flow::Stop);
-    };
-    let max = std::time::Duration::from_millis(node.settings.retry_max_ms);
-    let timeout = node.http_timeout();
-    let what = format!("forward trade {}", t.trade_no);
-    match retry::deliver(&node.cancel, max, &what, || province.callback(&t, timeout)).await {
-        Ended::Delivered => {
-            tracing::info!(trade_no = %t.trade_no, trace_id = %t.trace_id, "trade forwarded to province");
-            Ok(Flow::Commit)
+/// Run one forwarder group member until cancelled.
+pub async fn run(f: Forwarder) {
+    let (bus, cancel) = (f.bus.clone(), f.cancel.clone());
+    consume::<TradeReported, _, _>(bus, cancel, "akm-forwarder", None, |t, rec| {
+        let f = f.clone();
+        async move { f.forward(t, rec).await }
+    })
+    .await
+}
+
+impl Forwarder {
+    async fn forward(&self, t: TradeReported, rec: Record) -> Result<Flow, WorkerError> {
+        let what = format!("forward trade {}", t.trade_no);
+        match retry::deliver(&self.cancel, self.schedule, &what, || {
+            self.province.callback(&t, self.timeout)
+        })
+        .await
+        {
+            Ended::Delivered => {
+                tracing::info!(trade_no = %t.trade_no, trace_id = %t.trace_id, "trade forwarded to province");
+                Ok(Flow::Commit)
+            }
+            Ended::Rejected(reason) => {
+                tracing::error!(trade_no = %t.trade_no, %reason, "province refused trade; sent to DLQ");
+                dead_letter(&self.bus, Topic::TradeReported, &rec, &reason).await?;
+                Ok(Flow::Commit)
+            }
+            Ended::Cancelled => Ok(Flow::Stop),
         }
-        Ended::Rejected(reason) => {
-            tracing::error!(trade_no = %t.trade_no, %reason, "province refused trade; sent to DLQ");
-            dead_letter(&node, Topic::TradeReported, &rec, &reason).await?;
-            Ok(Flow::Commit)
-        }
-        Ended::Cancelled => Ok(Flow::Stop),
     }
 }

@@ -1,6 +1,6 @@
-//! Stream workers: each a loop over one consumer (or the outbox), started
-//! per role by `crate::run`. Offsets are committed only after the side
-//! effect; records that do not decode go to the topic's DLQ.
+//! Stream workers: each a loop over one consumer (or the outbox). Offsets
+//! are committed only after the side effect; records that do not decode go
+//! to the topic's DLQ. Workers receive the services they need, not a node.
 
 pub mod forwarder;
 pub mod notifier;
@@ -10,12 +10,23 @@ pub mod retry;
 pub mod transcoder;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bus::{BusError, Message, Record, Topic};
-use crate::events::{self, Event};
-use crate::node::Node;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusConsumer, BusError, Channel, Message, Record, Topic};
+use crate::events;
+
+/// Why a handler could not finish a record (it is then not committed).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Publishing (a DLQ record) failed.
+    #[error("bus")]
+    Bus(#[from] BusError),
+    /// The local store failed (the delivered set).
+    #[error("store")]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// What a handler decided about a record.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,47 +38,38 @@ pub enum Flow {
 }
 
 /// Send a record to `topic`'s DLQ with the reason.
-pub async fn dead_letter(
-    node: &Node,
-    topic: Topic,
-    r: &Record,
-    reason: &str,
-) -> Result<(), BusError> {
-    let mut m = Message::new(
-        node.bus.topics().dlq(topic),
-        r.key.clone(),
-        r.payload.clone(),
-    );
+pub async fn dead_letter(bus: &Bus, topic: Topic, r: &Record, reason: &str) -> Result<(), BusError> {
+    let mut m = Message::new(bus.topics().dlq(topic), r.key.clone(), r.payload.clone());
     m.headers = r.headers.clone();
     let m = m.header("dlqReason", reason).header(
         "dlqSource",
         format!("{}[{}]@{}", r.topic, r.partition, r.offset),
     );
-    node.bus.publish(m).await.map(|_| ())
+    bus.publish(m).await.map(|_| ())
 }
 
-/// Consume `topic` in `group` until cancelled: decode each record as `E`
-/// (undecodable -> DLQ), run `handle`, commit after it.
-/// `ready` is told once the member first holds partitions.
+/// Consume `E`'s topic in `group` until cancelled: decode each record
+/// (undecodable -> DLQ), run `handle`, commit after it. `ready` is told
+/// once the member first holds partitions.
 pub async fn consume<E, F, Fut>(
-    node: Arc<Node>,
-    topic: Topic,
+    bus: Bus,
+    cancel: CancellationToken,
     group: &str,
     ready: Option<tokio::sync::mpsc::Sender<()>>,
     handle: F,
 ) where
-    E: Event,
-    F: Fn(Arc<Node>, E, Record) -> Fut,
-    Fut: Future<Output = Result<Flow, BusError>>,
+    E: Channel,
+    F: Fn(E, Record) -> Fut,
+    Fut: Future<Output = Result<Flow, WorkerError>>,
 {
-    let name = node.bus.topics().name(topic);
+    let name = bus.topics().name(E::TOPIC);
     let mut consumer = loop {
-        match node.bus.subscribe(&name, group).await {
+        match bus.subscribe(&name, group).await {
             Ok(c) => break c,
             Err(e) => {
                 tracing::error!(error = %e, topic = %name, group, "subscribe failed; retrying");
                 tokio::select! {
-                    _ = node.cancel.cancelled() => return,
+                    _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
@@ -83,7 +85,7 @@ pub async fn consume<E, F, Fut>(
     }
     loop {
         let record = tokio::select! {
-            _ = node.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             r = consumer.next() => r,
         };
         let record = match record {
@@ -95,17 +97,18 @@ pub async fn consume<E, F, Fut>(
             }
         };
         let flow = match events::decode::<E>(&record.payload) {
-            Ok(ev) => handle(node.clone(), ev, record.clone()).await,
+            Ok(ev) => handle(ev, record.clone()).await,
             Err(e) => {
                 tracing::error!(error = %e, topic = %name, offset = record.offset, "undecodable record to DLQ");
-                dead_letter(&node, topic, &record, &format!("decode: {e}"))
+                dead_letter(&bus, E::TOPIC, &record, &format!("decode: {e}"))
                     .await
                     .map(|_| Flow::Commit)
+                    .map_err(WorkerError::from)
             }
         };
         match flow {
             Ok(Flow::Commit) => {
-                if let Err(e) = consumer.commit(&record).await {
+                if let Err(e) = consumer.commit(&record) {
                     tracing::error!(error = %e, topic = %name, "commit failed");
                 }
             }
@@ -113,10 +116,10 @@ pub async fn consume<E, F, Fut>(
             Err(e) => {
                 // The side effect could not be recorded (e.g. DLQ publish):
                 // do not commit; re-read from the last commit.
-                tracing::error!(error = %e, topic = %name, "handler failed; record will be redelivered");
+                tracing::error!(error = %crate::service::chain(&e), topic = %name, "handler failed; record will be redelivered");
                 drop(consumer);
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                match node.bus.subscribe(&name, group).await {
+                match bus.subscribe(&name, group).await {
                     Ok(c) => consumer = c,
                     Err(e) => {
                         tracing::error!(error = %e, "resubscribe failed");

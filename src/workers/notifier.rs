@@ -3,44 +3,66 @@
 //! before the offset is committed, so a redelivered message is not pushed
 //! again; transient failures retry with backoff, refusals go to the DLQ.
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use crate::bus::{BusError, Record, Topic};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, Record, Topic};
 use crate::clients::push;
+use crate::clock::SharedClock;
 use crate::domain::mask;
 use crate::events::Notification;
-use crate::node::Node;
-use crate::workers::retry::{self, Ended};
-use crate::workers::{consume, dead_letter, Flow};
+use crate::store::Store;
+use crate::workers::retry::{self, Ended, Schedule};
+use crate::workers::{consume, dead_letter, Flow, WorkerError};
 
-/// Run one notifier group member until cancelled.
-pub async fn run(node: Arc<Node>) {
-    consume::<Notification, _, _>(node, Topic::Notify, "akm-notifier", None, notify).await
+/// What a notifier needs.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub bus: Bus,
+    pub store: Store,
+    pub http: reqwest::Client,
+    pub push_url: String,
+    pub schedule: Schedule,
+    pub timeout: Duration,
+    pub clock: SharedClock,
+    pub cancel: CancellationToken,
 }
 
-async fn notify(node: Arc<Node>, n: Notification, rec: Record) -> Result<Flow, BusError> {
-    if node.store.is_delivered(&n.trade_no)? {
-        return Ok(Flow::Commit);
-    }
-    let max = std::time::Duration::from_millis(node.settings.retry_max_ms);
-    let timeout = node.http_timeout();
-    let what = format!("push trade {}", n.trade_no);
-    match retry::deliver(&node.cancel, max, &what, || {
-        push::push(&node.http, &node.push_url, &n, timeout)
+/// Run one notifier group member until cancelled.
+pub async fn run(n: Notifier) {
+    let (bus, cancel) = (n.bus.clone(), n.cancel.clone());
+    consume::<Notification, _, _>(bus, cancel, "akm-notifier", None, |ev, rec| {
+        let n = n.clone();
+        async move { n.notify(ev, rec).await }
     })
     .await
-    {
-        Ended::Delivered => {
-            node.store.mark_delivered(&n.trade_no)?;
-            node.store.sync().await?;
-            tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
-            Ok(Flow::Commit)
+}
+
+impl Notifier {
+    async fn notify(&self, n: Notification, rec: Record) -> Result<Flow, WorkerError> {
+        if self.store.is_delivered(&n.trade_no)? {
+            return Ok(Flow::Commit);
         }
-        Ended::Rejected(reason) => {
-            tracing::error!(trade_no = %n.trade_no, %reason, "push gateway refused; sent to DLQ");
-            dead_letter(&node, Topic::Notify, &rec, &reason).await?;
-            Ok(Flow::Commit)
+        let what = format!("push trade {}", n.trade_no);
+        match retry::deliver(&self.cancel, self.schedule, &what, || {
+            push::push(&self.http, &self.push_url, &n, self.timeout)
+        })
+        .await
+        {
+            Ended::Delivered => {
+                self.store
+                    .mark_delivered(&n.trade_no, self.clock.now_ms())?;
+                self.store.sync().await?;
+                tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
+                Ok(Flow::Commit)
+            }
+            Ended::Rejected(reason) => {
+                tracing::error!(trade_no = %n.trade_no, %reason, "push gateway refused; sent to DLQ");
+                dead_letter(&self.bus, Topic::Notify, &rec, &reason).await?;
+                Ok(Flow::Commit)
+            }
+            Ended::Cancelled => Ok(Flow::Stop),
         }
-        Ended::Cancelled => Ok(Flow::Stop),
     }
 }

@@ -1,18 +1,23 @@
-//! The outbox relay: publishes outbox entries to the bus and removes them.
-//! Runs whenever an entry is added, and every second to drain what a bus
+//! The outbox relay: publishes outbox records to the bus and removes them.
+//! Runs whenever a record is added, and every second to drain what a bus
 //! outage left behind.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::node::Node;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::service::outbox;
+use crate::store::Store;
 
 /// Drain the outbox until cancelled.
-pub async fn run(node: Arc<Node>) {
+pub async fn run(store: Store, bus: Bus, wake: Arc<Notify>, cancel: CancellationToken) {
     loop {
         let mut failed = false;
         loop {
-            let batch = match node.store.outbox_batch(256) {
+            let batch = match store.outbox_batch(256) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox read failed");
@@ -24,18 +29,20 @@ pub async fn run(node: Arc<Node>) {
                 break;
             }
             let results = futures::future::join_all(
-                batch.iter().map(|e| node.bus.publish(e.message.clone())),
+                batch
+                    .iter()
+                    .map(|e| bus.publish(outbox::message(e.record.clone()))),
             )
             .await;
             for (entry, result) in batch.iter().zip(results) {
                 match result {
                     Ok(_) => {
-                        if let Err(e) = node.store.outbox_remove(entry.id) {
+                        if let Err(e) = store.outbox_remove(entry.id) {
                             tracing::error!(error = %e, "outbox remove failed");
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, topic = %entry.message.topic, "publish from outbox failed; will retry");
+                        tracing::warn!(error = %e, topic = %entry.record.topic, "publish from outbox failed; will retry");
                         failed = true;
                     }
                 }
@@ -50,8 +57,8 @@ pub async fn run(node: Arc<Node>) {
             Duration::from_secs(1)
         };
         tokio::select! {
-            _ = node.cancel.cancelled() => return,
-            _ = node.relay.notified() => {}
+            _ = cancel.cancelled() => return,
+            _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -1,15 +1,56 @@
-//! Delivery with retries: exponential backoff with ±20% jitter, capped
-//! (`retry_max_ms`), Retry-After honoured, no limit of time. Ends only on
-//! success, on a permanent refusal, or on shutdown.
+//! Delivery with retries: exponential backoff from 200 ms, doubling,
+//! capped (`AKM_RETRY_MAX_MS`), ±20 % jitter that never exceeds the cap,
+//! a peer's `Retry-After` (already bounded by the client) honoured, and no
+//! limit of time. Ends only on success, on a permanent refusal, or on
+//! shutdown.
 
 use std::future::Future;
 use std::time::Duration;
 
-use backoff::backoff::Backoff;
-use backoff::ExponentialBackoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::clients::Delivery;
+
+/// The retry schedule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    /// The first wait (before jitter).
+    pub first: Duration,
+    /// The longest wait.
+    pub cap: Duration,
+    /// Relative jitter: 0.2 is ±20 %.
+    pub jitter: f64,
+}
+
+impl Schedule {
+    /// 200 ms, doubling, ±20 %, capped at `cap`.
+    pub fn new(cap: Duration) -> Self {
+        Schedule {
+            first: Duration::from_millis(200).min(cap),
+            cap,
+            jitter: 0.2,
+        }
+    }
+
+    /// The wait before retry `n` (0 = the first retry) without jitter:
+    /// `first * 2^n`, at most the cap.
+    pub fn base(&self, n: u32) -> Duration {
+        let factor = 2u32.saturating_pow(n.min(31));
+        self.first.saturating_mul(factor).min(self.cap)
+    }
+
+    /// The wait before retry `n` with jitter `u` in `[0, 1)`: the base
+    /// scaled by `1 - jitter + 2 * jitter * u`, at most the cap.
+    pub fn delay(&self, n: u32, u: f64) -> Duration {
+        let scale = 1.0 - self.jitter + 2.0 * self.jitter * u.clamp(0.0, 1.0);
+        self.base(n).mul_f64(scale).min(self.cap)
+    }
+
+    /// The wait before retry `n`, with random jitter.
+    pub fn next(&self, n: u32) -> Duration {
+        self.delay(n, rand::random::<f64>())
+    }
+}
 
 /// How a delivery with retries ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,22 +60,10 @@ pub enum Ended {
     Cancelled,
 }
 
-/// The retry schedule.
-pub fn schedule(max: Duration) -> ExponentialBackoff {
-    ExponentialBackoff {
-        initial_interval: Duration::from_millis(200),
-        randomization_factor: 0.2,
-        multiplier: 2.0,
-        max_interval: max,
-        max_elapsed_time: None,
-        ..ExponentialBackoff::default()
-    }
-}
-
 /// Call `attempt` until it is done or refused for good.
 pub async fn deliver<F, Fut>(
     cancel: &CancellationToken,
-    max: Duration,
+    schedule: Schedule,
     what: &str,
     mut attempt: F,
 ) -> Ended
@@ -42,19 +71,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Delivery>,
 {
-    let mut policy = schedule(max);
-    let mut tries = 0u32;
+    let mut retries = 0u32;
     loop {
-        tries += 1;
         match attempt().await {
             Delivery::Done => return Ended::Delivered,
             Delivery::Reject { reason } => return Ended::Rejected(reason),
             Delivery::Retry { reason, after } => {
-                let wait = after
-                    .map(|a| a.min(Duration::from_secs(3600)))
-                    .or_else(|| policy.next_backoff())
-                    .unwrap_or(max);
-                tracing::warn!(what, tries, %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
+                let wait = after.unwrap_or_else(|| schedule.next(retries));
+                retries += 1;
+                tracing::warn!(what, tries = retries, %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => return Ended::Cancelled,
                     _ = tokio::time::sleep(wait) => {}
@@ -68,16 +93,53 @@ where
 mod tests {
     use super::*;
 
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn the_first_interval_is_200ms_and_it_doubles() {
+        let s = Schedule::new(MS(60_000));
+        assert_eq!(
+            (0..5).map(|n| s.base(n)).collect::<Vec<_>>(),
+            [MS(200), MS(400), MS(800), MS(1600), MS(3200)]
+        );
+        // the middle of the jitter range is the base
+        assert_eq!(s.delay(0, 0.5), MS(200));
+    }
+
+    #[test]
+    fn the_cap_bounds_every_wait_with_or_without_jitter() {
+        let s = Schedule::new(MS(1000));
+        assert_eq!(s.base(3), MS(1000));
+        assert_eq!(s.base(u32::MAX), MS(1000));
+        for u in [0.0, 0.5, 0.999_999] {
+            assert!(s.delay(10, u) <= MS(1000), "{u}");
+        }
+        // a cap below the first interval lowers the first interval
+        assert_eq!(Schedule::new(MS(50)).base(0), MS(50));
+    }
+
+    #[test]
+    fn jitter_is_plus_minus_twenty_percent() {
+        let s = Schedule::new(MS(60_000));
+        assert_eq!(s.delay(2, 0.0), MS(640));
+        assert_eq!(s.delay(2, 1.0), MS(960));
+        for _ in 0..1000 {
+            let d = s.next(2);
+            assert!(d >= MS(640) && d <= MS(960), "{d:?}");
+        }
+    }
+
     #[tokio::test]
     async fn retries_transient_failures_then_stops_on_success_or_refusal() {
         let cancel = CancellationToken::new();
+        let s = Schedule::new(MS(5));
         let mut n = 0;
-        let ended = deliver(&cancel, Duration::from_millis(5), "t", || {
+        let ended = deliver(&cancel, s, "t", || {
             n += 1;
             let r = if n < 3 {
                 Delivery::Retry {
                     reason: "503".into(),
-                    after: Some(Duration::from_millis(1)),
+                    after: Some(MS(1)),
                 }
             } else {
                 Delivery::Done
@@ -86,7 +148,7 @@ mod tests {
         })
         .await;
         assert_eq!((ended, n), (Ended::Delivered, 3));
-        let ended = deliver(&cancel, Duration::from_millis(5), "t", || async {
+        let ended = deliver(&cancel, s, "t", || async {
             Delivery::Reject {
                 reason: "409".into(),
             }
@@ -94,7 +156,7 @@ mod tests {
         .await;
         assert_eq!(ended, Ended::Rejected("409".into()));
         cancel.cancel();
-        let ended = deliver(&cancel, Duration::from_millis(5), "t", || async {
+        let ended = deliver(&cancel, s, "t", || async {
             Delivery::Retry {
                 reason: "down".into(),
                 after: None,

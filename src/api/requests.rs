@@ -1,0 +1,183 @@
+//! Each service's request as a typed value, built by the [`Body`]
+//! extractor from the JSON body (aliases included): handlers and services
+//! only ever see parsed types. `akm import` reads residents with the same
+//! parser as the admin API ([`parse_body`]).
+
+use std::time::Duration;
+
+use axum::extract::{FromRequest, Request};
+
+use super::fields::{Fields, MAX_BODY};
+use super::ApiError;
+use crate::domain::resident::{self, FusedCard, Resident, TranscodeConfig};
+use crate::domain::{
+    bounded, CityNo, ParseError, QrToken, SceneCode, TargetId, TargetType, TradeNo, TradeTime,
+};
+use crate::service::decode::CodeQuery;
+use crate::service::qr::QrRequest;
+use crate::service::sources::ConfigQuery;
+use crate::service::trade::TradeReport;
+use crate::service::transcode::TranscodeInput;
+
+/// A request type parsed from a JSON object's fields.
+pub trait FromFields: Sized {
+    fn from_fields(f: &Fields) -> Result<Self, ParseError>;
+}
+
+/// The extractor: a body of at most 64 KiB, a JSON object, parsed as `T`.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: FromFields> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| ApiError::Body(format!("请求体超过{}KB上限", MAX_BODY / 1024)))?;
+        Ok(Body(T::from_fields(&Fields::from_bytes(&bytes)?)?))
+    }
+}
+
+/// Parse one JSON object (a body, or a line of an import file) as `T`.
+pub fn parse_body<T: FromFields>(bytes: &[u8]) -> Result<T, ApiError> {
+    let f = Fields::from_bytes(&axum::body::Bytes::copy_from_slice(bytes))?;
+    Ok(T::from_fields(&f)?)
+}
+
+const SCENE: &[&str] = &["sceneCode", "senceCode"];
+const TARGET: &[&str] = &["targetType", "tradeType"];
+
+impl FromFields for CodeQuery {
+    /// Required: cityNo, qrCodeUrl, targetType; optional sceneCode (or senceCode).
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        f.require_all(&[&["cityNo"], &["qrCodeUrl"], &["targetType"]])?;
+        Ok(CodeQuery {
+            city: CityNo::parse(f.req("cityNo")?)?,
+            token: QrToken::from_url(f.req("qrCodeUrl")?)?,
+            target: TargetType::parse(f.req("targetType")?)?,
+            scene: f.opt_any(SCENE)?.map(SceneCode::parse).transpose()?,
+        })
+    }
+}
+
+impl FromFields for TranscodeInput {
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        Ok(TranscodeInput {
+            query: CodeQuery::from_fields(f)?,
+            target_object: f.opt_json_string("targetObject")?.unwrap_or_default(),
+        })
+    }
+}
+
+impl FromFields for TradeReport {
+    /// All nine fields are required; `tradeType` is an alias of `targetType`.
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        f.require_all(&[
+            &["cityNo"],
+            &["name"],
+            &["idcardNo"],
+            TARGET,
+            &["targetId"],
+            &["tradeTime"],
+            &["tradeNo"],
+            &["msg"],
+            &["tradeState"],
+        ])?;
+        Ok(TradeReport {
+            city: CityNo::parse(f.req("cityNo")?)?,
+            name: bounded("name", f.req("name")?, 64)?,
+            idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
+            target: TargetType::parse(f.req_any(TARGET)?)?,
+            target_id: TargetId::parse(f.req("targetId")?)?,
+            time: TradeTime::parse(f.req("tradeTime")?)?,
+            trade_no: TradeNo::parse(f.req("tradeNo")?)?,
+            msg: bounded("msg", f.req("msg")?, 500)?,
+            state: bounded("tradeState", f.req("tradeState")?, 32)?,
+        })
+    }
+}
+
+impl FromFields for ConfigQuery {
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        f.require_all(&[&["cityNo"], TARGET])?;
+        Ok(ConfigQuery {
+            city: CityNo::parse(f.req("cityNo")?)?,
+            target: TargetType::parse(f.req_any(TARGET)?)?,
+        })
+    }
+}
+
+impl FromFields for Resident {
+    /// The one resident parser (admin API and `akm import`): every field required.
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        f.require_all(&[
+            &["idcardNo"],
+            &["name"],
+            &["userPhone"],
+            &["healthLevel"],
+            &["dataSource"],
+        ])?;
+        Ok(Resident {
+            idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
+            name: bounded("name", f.req("name")?, 64)?,
+            user_phone: resident::user_phone(f.req("userPhone")?)?,
+            health_level: resident::health_level(f.req("healthLevel")?)?,
+            data_source: resident::data_source(f.req("dataSource")?)?,
+            universal_auth: f.req_bool("universalAuth")?,
+        })
+    }
+}
+
+impl FromFields for FusedCard {
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        Ok(FusedCard {
+            target_id: TargetId::parse(f.req("targetId")?)?.as_str().to_string(),
+            target_object: f.opt_json_string("targetObject")?.unwrap_or_default(),
+        })
+    }
+}
+
+impl FromFields for QrRequest {
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        let idcard_no = resident::idcard_no(f.req("idcardNo")?)?;
+        let city = match f.opt("cityNo")? {
+            Some(c) => CityNo::parse(c)?,
+            None => CityNo::province(),
+        };
+        let ttl = match f.opt_u64("ttlSeconds")? {
+            Some(t) if t == 0 || t > 86_400 => {
+                return Err(ParseError::malformed("ttlSeconds", "应在1至86400秒之间"))
+            }
+            t => t.map(Duration::from_secs),
+        };
+        Ok(QrRequest {
+            idcard_no,
+            city,
+            auth_type: resident::auth_type(f.opt("authType")?.unwrap_or("2"))?,
+            auth_object: bounded("authObject", f.opt("authObject")?.unwrap_or(""), 128)?,
+            ttl,
+            is_self: f.opt_bool("isSelf")?.unwrap_or(true),
+        })
+    }
+}
+
+impl FromFields for TranscodeConfig {
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        f.require_all(&[&["belongarea"], &["targetType"], &["targetName"], &["targetUrl"]])?;
+        let area = CityNo::parse(f.req("belongarea")?).map_err(|e| e.as_field("belongarea"))?;
+        let target = TargetType::parse(f.req("targetType")?)?;
+        let url = f.req("targetUrl")?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 512 {
+            return Err(ParseError::malformed("targetUrl", "应为http(s)地址"));
+        }
+        let list = SceneCode::parse_list(f.opt_any(SCENE)?.unwrap_or(""))?;
+        Ok(TranscodeConfig {
+            belongarea: area.to_string(),
+            target_name: bounded("targetName", f.req("targetName")?, 64)?,
+            target_type: target.to_string(),
+            target_url: url.to_string(),
+            scene_code: list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! Typed channels: each event type names its topic, key, partition and
+//! headers, so no caller spells them out. Every record carries a `traceId`
+//! header equal to the event's trace id.
+
+use super::{BusError, Message, Topic, Topics};
+use crate::events::{
+    self, Event, Notification, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
+};
+
+/// An event with a fixed place on the bus.
+pub trait Channel: Event {
+    /// The contract topic it goes to.
+    const TOPIC: Topic;
+    /// The record key (decides the partition when there is no explicit one).
+    fn key(&self) -> &str;
+    /// The trace id, sent as the `traceId` header.
+    fn trace_id(&self) -> &str;
+    /// An explicit partition (reply routing); `None` hashes the key.
+    fn partition(&self) -> Option<u32> {
+        None
+    }
+    /// Headers beyond `traceId`.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// Encode `event` into the message of its channel.
+pub fn message<E: Channel>(topics: &Topics, event: &E) -> Result<Message, BusError> {
+    let mut m = Message::new(
+        topics.name(E::TOPIC),
+        event.key().as_bytes().to_vec(),
+        events::encode(event)?,
+    )
+    .header("traceId", event.trace_id());
+    for (k, v) in event.headers() {
+        m = m.header(k, v);
+    }
+    if let Some(p) = event.partition() {
+        m = m.to_partition(p);
+    }
+    Ok(m)
+}
+
+impl Channel for TranscodeRequested {
+    const TOPIC: Topic = Topic::TranscodeRequest;
+    fn key(&self) -> &str {
+        &self.request_id
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+    /// Lets a node skip another node's requests without decoding them.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("node", self.node.clone())]
+    }
+}
+
+impl Channel for TranscodeReplied {
+    const TOPIC: Topic = Topic::TranscodeReply;
+    fn key(&self) -> &str {
+        &self.request_id
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+    fn partition(&self) -> Option<u32> {
+        Some(self.reply_partition.max(0) as u32)
+    }
+}
+
+impl Channel for TradeReported {
+    const TOPIC: Topic = Topic::TradeReported;
+    fn key(&self) -> &str {
+        &self.trade_no
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+}
+
+impl Channel for TradeRecorded {
+    const TOPIC: Topic = Topic::Trade;
+    fn key(&self) -> &str {
+        &self.subject_id
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+}
+
+impl Channel for Notification {
+    const TOPIC: Topic = Topic::Notify;
+    fn key(&self) -> &str {
+        &self.trade_no
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+}

@@ -1,0 +1,149 @@
+//! Durability: the node's sled database and its group-commit flusher. The
+//! store and the embedded bus both open their trees here and both wait on
+//! the same flusher, so concurrent writers share one fsync instead of each
+//! forcing their own.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+/// A failure to open the database or make writes durable.
+#[derive(Debug, thiserror::Error)]
+pub enum DurabilityError {
+    #[error("cannot create data directory {path}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sled")]
+    Sled(#[from] sled::Error),
+    #[error("the flusher stopped")]
+    FlusherStopped,
+}
+
+/// The sled database of one node and its flusher. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Durable {
+    db: sled::Db,
+    flusher: Arc<Flusher>,
+}
+
+impl Durable {
+    /// Open (or create) the database under `dir`. Must run inside a tokio
+    /// runtime (the flusher task is spawned here).
+    pub fn open(dir: &Path) -> Result<Self, DurabilityError> {
+        std::fs::create_dir_all(dir).map_err(|source| DurabilityError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(200))
+            .open()?;
+        let flusher = Flusher::start(db.clone());
+        Ok(Durable { db, flusher })
+    }
+
+    /// A tree of the database.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, DurabilityError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// A process-unique, monotonic id.
+    pub fn generate_id(&self) -> Result<u64, DurabilityError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Wait until every write made before this call is on disk.
+    pub async fn sync(&self) -> Result<(), DurabilityError> {
+        self.flusher.sync().await
+    }
+}
+
+/// Batches durability requests into as few flushes as possible. Its task
+/// holds only a weak reference, so dropping the last [`Durable`] closes the
+/// database (and releases sled's lock).
+#[derive(Debug)]
+struct Flusher {
+    db: sled::Db,
+    requested: AtomicU64,
+    done: watch::Sender<u64>,
+    wake: Arc<Notify>,
+}
+
+impl Flusher {
+    fn start(db: sled::Db) -> Arc<Self> {
+        let (done, _) = watch::channel(0);
+        let wake = Arc::new(Notify::new());
+        let me = Arc::new(Flusher {
+            db,
+            requested: AtomicU64::new(0),
+            done,
+            wake: wake.clone(),
+        });
+        let weak = Arc::downgrade(&me);
+        tokio::spawn(async move {
+            loop {
+                wake.notified().await;
+                let Some(f) = weak.upgrade() else { return };
+                // Every ticket taken so far was taken after its write, so one
+                // flush covers all of them.
+                let target = f.requested.load(Ordering::Acquire);
+                loop {
+                    match f.db.flush_async().await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "sled flush failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                f.done.send_replace(target);
+            }
+        });
+        me
+    }
+
+    async fn sync(&self) -> Result<(), DurabilityError> {
+        let ticket = self.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut rx = self.done.subscribe();
+        self.wake.notify_one();
+        rx.wait_for(|done| *done >= ticket)
+            .await
+            .map(|_| ())
+            .map_err(|_| DurabilityError::FlusherStopped)
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        // Let the task see that it is alone and end.
+        self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_syncs_all_return_after_their_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Durable::open(dir.path()).unwrap();
+        let t = d.tree("x").unwrap();
+        let mut waits = Vec::new();
+        for i in 0..50u32 {
+            t.insert(i.to_be_bytes(), &[1]).unwrap();
+            let d = d.clone();
+            waits.push(tokio::spawn(async move { d.sync().await }));
+        }
+        for w in waits {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(t.len(), 50);
+    }
+}

@@ -1,0 +1,167 @@
+//! Role differences as sources chosen once at start. The identity behind a
+//! QR token comes from the local store (province) or the province's decode
+//! over HTTP (city); a transcode config comes from the local store
+//! (province) or the local store then the province (city).
+
+use std::time::Duration;
+
+use super::decode::CodeQuery;
+use super::ServiceError;
+use crate::clients::province::ProvinceClient;
+use crate::clock::SharedClock;
+use crate::domain::resident::{Identity, TranscodeConfig};
+use crate::domain::{CityNo, SceneCode, TargetType};
+use crate::store::Store;
+
+/// Where identities come from.
+#[derive(Debug, Clone)]
+pub enum IdentitySource {
+    /// The province's own residents and QR grants.
+    Local { store: Store, clock: SharedClock },
+    /// The province's decode (a city). The province checks target and scene.
+    Province(ProvinceClient),
+}
+
+impl IdentitySource {
+    /// Whether this source checks the target and scene itself.
+    pub fn checks_target(&self) -> bool {
+        matches!(self, IdentitySource::Province(_))
+    }
+
+    /// The identity for a query.
+    pub async fn identify(&self, q: &CodeQuery, timeout: Duration) -> Result<Identity, ServiceError> {
+        match self {
+            IdentitySource::Province(p) => p
+                .decode(&q.city, &q.token, &q.target, q.scene, timeout)
+                .await
+                .map_err(province_error),
+            IdentitySource::Local { store, clock } => identify_local(store, clock.now_ms(), q),
+        }
+    }
+}
+
+/// The province's answer, seen from a city: its 4xxx come back as they are
+/// (with its text), anything else is a province failure (5002/5004).
+pub fn province_error(e: crate::clients::CallError) -> ServiceError {
+    match e {
+        crate::clients::CallError::Refused { code, msg } if code.starts_with('4') => {
+            ServiceError::remote(&code, msg)
+        }
+        other => ServiceError::Province(other),
+    }
+}
+
+fn identify_local(store: &Store, now_ms: i64, q: &CodeQuery) -> Result<Identity, ServiceError> {
+    let grant = store.live_qr(&q.token, now_ms)?.ok_or(ServiceError::QrExpired)?;
+    let resident = store
+        .resident(&grant.idcard_no)?
+        .ok_or(ServiceError::QrExpired)?;
+    if !resident.universal_auth {
+        return Err(ServiceError::NoUniversalAuth);
+    }
+    let card = store.card(&resident.idcard_no, &q.target)?;
+    let (target_id, target_object) = card
+        .map(|c| (c.target_id, c.target_object))
+        .unwrap_or_default();
+    Ok(Identity {
+        name: resident.name,
+        idcard_no: resident.idcard_no,
+        user_phone: resident.user_phone,
+        is_self: if grant.is_self { "1" } else { "0" }.into(),
+        auth_type: grant.auth_type,
+        auth_object: grant.auth_object,
+        health_level: resident.health_level,
+        data_source: resident.data_source,
+        target_type: q.target.to_string(),
+        target_id,
+        target_object,
+    })
+}
+
+/// Where transcode configs come from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// The node's own configs (province).
+    Local(Store),
+    /// The node's own configs, then the province's config query (city).
+    LocalThenProvince(Store, ProvinceClient),
+}
+
+impl ConfigSource {
+    fn store(&self) -> &Store {
+        match self {
+            ConfigSource::Local(s) | ConfigSource::LocalThenProvince(s, _) => s,
+        }
+    }
+
+    /// The config for a city and type: local (exact -> prefecture ->
+    /// province), then the province's.
+    pub async fn find(
+        &self,
+        city: &CityNo,
+        t: &TargetType,
+        timeout: Duration,
+    ) -> Result<Option<TranscodeConfig>, ServiceError> {
+        if let Some(c) = self.store().find_config(city, t)? {
+            return Ok(Some(c));
+        }
+        match self {
+            ConfigSource::Local(_) => Ok(None),
+            ConfigSource::LocalThenProvince(_, p) => {
+                p.config(city, t, timeout).await.map_err(ServiceError::Province)
+            }
+        }
+    }
+
+    /// Whether a target type is in the dictionary (the spec's rules or a
+    /// configured type).
+    pub fn knows(&self, t: &TargetType) -> Result<bool, ServiceError> {
+        Ok(t.builtin_name().is_some() || self.store().knows_target_type(t)?)
+    }
+
+    /// Check the type is known and the scene served; `need_config` makes a
+    /// missing config a 4005. Returns the config when there is one.
+    pub async fn check_target(
+        &self,
+        city: &CityNo,
+        t: &TargetType,
+        scene: Option<SceneCode>,
+        need_config: bool,
+        timeout: Duration,
+    ) -> Result<Option<TranscodeConfig>, ServiceError> {
+        let config = self.find(city, t, timeout).await?;
+        if config.is_none() && !self.knows(t)? {
+            return Err(ServiceError::UnknownTarget(t.clone()));
+        }
+        match (&config, scene) {
+            (None, _) if need_config => Err(ServiceError::NoConfig {
+                city: city.clone(),
+                target: t.clone(),
+            }),
+            (Some(c), Some(s)) if !c.serves(&s) => Err(ServiceError::SceneNotServed {
+                target_name: c.target_name.clone(),
+                scene: s,
+                served: c.scene_code.clone(),
+            }),
+            _ => Ok(config),
+        }
+    }
+
+    /// Target name for messages: the local config's, else the dictionary's, else the code.
+    pub fn target_name(&self, city: &CityNo, t: &TargetType) -> String {
+        self.store()
+            .find_config(city, t)
+            .ok()
+            .flatten()
+            .map(|c| c.target_name)
+            .or_else(|| t.builtin_name())
+            .unwrap_or_else(|| t.to_string())
+    }
+}
+
+/// A parsed config query (spec 7.5).
+#[derive(Debug, Clone)]
+pub struct ConfigQuery {
+    pub city: CityNo,
+    pub target: TargetType,
+}

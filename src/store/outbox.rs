@@ -1,0 +1,105 @@
+//! The outbox: records waiting to be published, written in the same sled
+//! transaction as the trade they belong to. The store keeps its own record
+//! type (topic, explicit partition, key, headers, payload) in a compact
+//! binary form; the relay turns it into a bus message.
+
+use super::{Store, StoreError};
+use crate::frame;
+
+/// A record to publish later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub topic: String,
+    /// Explicit partition; `None` lets the bus hash the key.
+    pub partition: Option<u32>,
+    pub key: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+}
+
+/// An outbox record and its id (for removal once published).
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: u64,
+    pub record: OutboxRecord,
+}
+
+impl OutboxRecord {
+    /// Binary form: topic, partition, key, headers, payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.payload.len() + 64);
+        frame::put(&mut out, self.topic.as_bytes());
+        out.extend_from_slice(&self.partition.unwrap_or(u32::MAX).to_be_bytes());
+        frame::put(&mut out, &self.key);
+        frame::put_pairs(&mut out, &self.headers);
+        frame::put(&mut out, &self.payload);
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let mut r = frame::Reader(b);
+        let topic = r.string()?;
+        let p = r.u32()?;
+        let key = r.chunk()?.to_vec();
+        let headers = r.pairs()?;
+        let payload = r.chunk()?.to_vec();
+        Some(OutboxRecord {
+            topic,
+            partition: (p != u32::MAX).then_some(p),
+            key,
+            headers,
+            payload,
+        })
+    }
+}
+
+impl Store {
+    /// The oldest `limit` outbox entries. A corrupt entry is logged and dropped.
+    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.outbox.iter().take(limit) {
+            let (k, v) = item?;
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&k[..8.min(k.len())]);
+            let id = u64::from_be_bytes(id);
+            match OutboxRecord::from_bytes(&v) {
+                Some(record) => out.push(OutboxEntry { id, record }),
+                None => {
+                    tracing::error!(id, "corrupt outbox entry dropped");
+                    self.outbox.remove(k)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove a published outbox entry.
+    pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
+        self.outbox.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_garbage_is_refused() {
+        let r = OutboxRecord {
+            topic: "t".into(),
+            partition: Some(3),
+            key: b"k".to_vec(),
+            headers: vec![("traceId".into(), "abc".into())],
+            payload: vec![1, 2, 3],
+        };
+        assert_eq!(OutboxRecord::from_bytes(&r.to_bytes()), Some(r.clone()));
+        let hashed = OutboxRecord { partition: None, ..r };
+        assert_eq!(OutboxRecord::from_bytes(&hashed.to_bytes()), Some(hashed));
+        assert!(OutboxRecord::from_bytes(&[0, 0, 0, 9]).is_none());
+    }
+}
