@@ -81,7 +81,7 @@ pub async fn import(settings: Settings, file: &Path) -> anyhow::Result<()> {
             }
             Err(e) => {
                 bad += 1;
-                bar.println(format!("line {}: {e}", n + 1));
+                bar.suspend(|| eprintln!("line {}: {e}", n + 1));
             }
         }
     }

@@ -268,7 +268,11 @@ impl Settings {
                 return Err(ConfigError(format!(
                     "config file {} has unknown keys: {}",
                     f.display(),
-                    unknown.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                    unknown
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             fig = fig.merge(Toml::string(&text));
@@ -401,7 +405,11 @@ mod tests {
             );
             assert_eq!(
                 (s.transcode_timeout, s.qr_ttl, s.city_no.as_str()),
-                (Duration::from_millis(3000), Duration::from_secs(300), "340100000000")
+                (
+                    Duration::from_millis(3000),
+                    Duration::from_secs(300),
+                    "340100000000"
+                )
             );
             jail.set_env("AKM_BUS", "rabbit");
             let e = Settings::load(None).unwrap_err().to_string();
@@ -422,7 +430,9 @@ mod tests {
     fn unknown_file_keys_stop_start_up_and_unknown_env_is_ignored() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("akm.toml", "data_dir = \"/x\"\nretry_max = 5\n")?;
-            let e = Settings::load(Some(Path::new("akm.toml"))).unwrap_err().to_string();
+            let e = Settings::load(Some(Path::new("akm.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("unknown keys: retry_max"), "{e}");
             jail.set_env("AKM_TEST_BUS", "kafka"); // not a setting: left alone
             assert!(Settings::load(None).is_ok());
@@ -438,6 +448,9 @@ mod tests {
         };
         let shown = format!("{s:?} {}", serde_json::to_string(&s).unwrap());
         assert!(!shown.contains("s3cret-token"), "{shown}");
-        assert_eq!(s.admin_token.as_ref().map(Secret::expose), Some("s3cret-token"));
+        assert_eq!(
+            s.admin_token.as_ref().map(Secret::expose),
+            Some("s3cret-token")
+        );
     }
 }

@@ -228,8 +228,26 @@ mod tests {
         assert_eq!(ErrCode::parse("4009"), None);
         let s = |c: &str| ErrCode::parse(c).map(ErrCode::status);
         assert_eq!(
-            [s("4001"), s("4003"), s("4004"), s("4007"), s("4011"), s("4029"), s("5001"), s("5004")],
-            [Some(400), Some(404), Some(403), Some(409), Some(401), Some(429), Some(502), Some(504)]
+            [
+                s("4001"),
+                s("4003"),
+                s("4004"),
+                s("4007"),
+                s("4011"),
+                s("4029"),
+                s("5001"),
+                s("5004")
+            ],
+            [
+                Some(400),
+                Some(404),
+                Some(403),
+                Some(409),
+                Some(401),
+                Some(429),
+                Some(502),
+                Some(504)
+            ]
         );
     }
 
@@ -239,16 +257,25 @@ mod tests {
             ErrCode::CardSystem.render("无法连接卡管系统"),
             "卡管系统生码失败：无法连接卡管系统"
         );
-        assert_eq!(ErrCode::UnknownCode.render("字段sceneCode未知：01009"), "字段sceneCode未知：01009");
+        assert_eq!(
+            ErrCode::UnknownCode.render("字段sceneCode未知：01009"),
+            "字段sceneCode未知：01009"
+        );
         assert_eq!(ErrCode::Internal.render("sled: disk full"), "系统内部错误");
-        assert_eq!(ErrCode::QrExpired.render(""), ErrCode::QrExpired.default_text());
+        assert_eq!(
+            ErrCode::QrExpired.render(""),
+            ErrCode::QrExpired.default_text()
+        );
     }
 
     #[test]
     fn envelopes_omit_absent_data_and_flag_is_the_status() {
         let e = Envelope::<()>::error(ErrCode::TradeConflict, "x");
         let v = serde_json::to_value(&e).unwrap();
-        assert_eq!(v, serde_json::json!({"flag":"409","errCode":"4007","errMsg":"x"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"flag":"409","errCode":"4007","errMsg":"x"})
+        );
         let back: Envelope<Vec<u8>> = serde_json::from_value(v).unwrap();
         assert_eq!(back.code(), Some(ErrCode::TradeConflict));
     }

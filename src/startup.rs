@@ -138,7 +138,10 @@ pub async fn start_with_clock(
         p.push_sim = Some(push);
     }
     let (dir_p, dir_c) = match roles {
-        Roles::All => (settings.data_dir.join("province"), settings.data_dir.join("city")),
+        Roles::All => (
+            settings.data_dir.join("province"),
+            settings.data_dir.join("city"),
+        ),
         _ => (settings.data_dir.clone(), settings.data_dir.clone()),
     };
     let mut wiring = Wiring {
@@ -154,7 +157,11 @@ pub async fn start_with_clock(
             .or_else(|| p.push_sim.as_ref().map(PushSim::url))
             .unwrap_or_else(|| format!("http://{}/push", settings.sim_push_listen));
         let (node, qr) = wiring
-            .node(RoleSpec::Province { push_url }, &dir_p, &settings.province_listen)
+            .node(
+                RoleSpec::Province { push_url },
+                &dir_p,
+                &settings.province_listen,
+            )
             .await?;
         p.province = Some(node);
         p.qr = qr;
@@ -166,7 +173,11 @@ pub async fn start_with_clock(
             .or_else(|| p.province_url())
             .unwrap_or_else(|| format!("http://{}", settings.province_listen));
         let (node, _) = wiring
-            .node(RoleSpec::City { province_url }, &dir_c, &settings.city_listen)
+            .node(
+                RoleSpec::City { province_url },
+                &dir_c,
+                &settings.city_listen,
+            )
             .await?;
         p.city = Some(node);
     }
@@ -176,7 +187,11 @@ pub async fn start_with_clock(
 
 /// The node's bus: the embedded log in its database, or Kafka
 /// (`AKM_BUS=kafka`), which must have every declared topic.
-pub async fn open_bus(settings: &Settings, durable: &Durable, clock: SharedClock) -> anyhow::Result<Bus> {
+pub async fn open_bus(
+    settings: &Settings,
+    durable: &Durable,
+    clock: SharedClock,
+) -> anyhow::Result<Bus> {
     let topics = Topics::new(&settings.topic_prefix).context("topic declarations")?;
     Ok(match settings.bus {
         BusKind::Kafka => Bus::kafka(settings.kafka_options(), topics)
@@ -204,7 +219,8 @@ impl Wiring {
         let s = self.settings.clone();
         let clock = self.clock.clone();
         let cancel = self.cancel.child_token();
-        let durable = Durable::open(dir).with_context(|| format!("cannot open data dir {}", dir.display()))?;
+        let durable = Durable::open(dir)
+            .with_context(|| format!("cannot open data dir {}", dir.display()))?;
         let store = Store::open(&durable)?;
         let bus = open_bus(&s, &durable, clock.clone()).await?;
         let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;
@@ -241,7 +257,9 @@ impl Wiring {
         };
         let pending = Arc::new(Pending::new(s.max_pending));
         let relay_wake = Arc::new(Notify::new());
-        let admin = Admin { store: store.clone() };
+        let admin = Admin {
+            store: store.clone(),
+        };
         let api = Arc::new(NodeApi {
             role,
             decoder: Decoder {
@@ -270,8 +288,13 @@ impl Wiring {
         });
 
         // The reply partition is owned before the listener serves.
-        let listen_replies =
-            replies::listen(bus.clone(), pending.clone(), reply_partition, cancel.clone()).await?;
+        let listen_replies = replies::listen(
+            bus.clone(),
+            pending.clone(),
+            reply_partition,
+            cancel.clone(),
+        )
+        .await?;
         self.tasks.push(tokio::spawn(listen_replies));
         self.tasks.push(tokio::spawn(relay::run(
             store.clone(),
@@ -293,8 +316,10 @@ impl Wiring {
         };
         let (ready_tx, mut ready) = tokio::sync::mpsc::channel(s.workers);
         for _ in 0..s.workers {
-            self.tasks
-                .push(tokio::spawn(transcoder::run(worker.clone(), ready_tx.clone())));
+            self.tasks.push(tokio::spawn(transcoder::run(
+                worker.clone(),
+                ready_tx.clone(),
+            )));
         }
         let qr = match &spec {
             RoleSpec::City { province_url } => {
@@ -329,7 +354,8 @@ impl Wiring {
                     clock: clock.clone(),
                     default_ttl: s.qr_ttl,
                 };
-                self.tasks.push(tokio::spawn(sweep_qr(qr.clone(), cancel.clone())));
+                self.tasks
+                    .push(tokio::spawn(sweep_qr(qr.clone(), cancel.clone())));
                 Some(qr)
             }
         };
@@ -342,7 +368,10 @@ impl Wiring {
         })
         .await;
         if waited.is_err() {
-            tracing::warn!(role, "transcoder group not fully assigned after 60 s; serving anyway");
+            tracing::warn!(
+                role,
+                "transcoder group not fully assigned after 60 s; serving anyway"
+            );
         }
         let token = AdminToken(s.admin_token.clone());
         let app = match &qr {

@@ -74,7 +74,8 @@ impl Fields {
 
     /// A required boolean.
     pub fn req_bool(&self, name: &'static str) -> Result<bool, ParseError> {
-        self.opt_bool(name)?.ok_or_else(|| ParseError::missing(name))
+        self.opt_bool(name)?
+            .ok_or_else(|| ParseError::missing(name))
     }
 
     /// An optional non-negative integer.
@@ -125,8 +126,18 @@ mod tests {
         let e = x.req("cityNo").unwrap_err();
         assert_eq!(e.code().code(), "4001");
         assert!(e.to_string().contains("cityNo"));
-        assert_eq!(x.opt_any(&["sceneCode", "senceCode"]).unwrap(), Some("01001"));
-        assert!(x.req("a").unwrap_err().to_string().contains("缺少必填字段：a"));
-        assert_eq!(x.opt_json_string("o").unwrap().as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(
+            x.opt_any(&["sceneCode", "senceCode"]).unwrap(),
+            Some("01001")
+        );
+        assert!(x
+            .req("a")
+            .unwrap_err()
+            .to_string()
+            .contains("缺少必填字段：a"));
+        assert_eq!(
+            x.opt_json_string("o").unwrap().as_deref(),
+            Some(r#"{"k":1}"#)
+        );
     }
 }

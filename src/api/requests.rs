@@ -164,7 +164,12 @@ impl FromFields for QrRequest {
 
 impl FromFields for TranscodeConfig {
     fn from_fields(f: &Fields) -> Result<Self, ParseError> {
-        f.require_all(&[&["belongarea"], &["targetType"], &["targetName"], &["targetUrl"]])?;
+        f.require_all(&[
+            &["belongarea"],
+            &["targetType"],
+            &["targetName"],
+            &["targetUrl"],
+        ])?;
         let area = CityNo::parse(f.req("belongarea")?).map_err(|e| e.as_field("belongarea"))?;
         let target = TargetType::parse(f.req("targetType")?)?;
         let url = f.req("targetUrl")?;
@@ -177,7 +182,11 @@ impl FromFields for TranscodeConfig {
             target_name: bounded("targetName", f.req("targetName")?, 64)?,
             target_type: target.to_string(),
             target_url: url.to_string(),
-            scene_code: list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+            scene_code: list
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         })
     }
 }

@@ -13,7 +13,10 @@ use super::{admin, fields::MAX_BODY, services};
 fn common(api: Arc<NodeApi>, token: &AdminToken) -> Router {
     let admin_routes = Router::new()
         .route("/admin/v1/transcode-configs", put(admin::put_config))
-        .layer(axum::middleware::from_fn_with_state(token.clone(), admin::guard));
+        .layer(axum::middleware::from_fn_with_state(
+            token.clone(),
+            admin::guard,
+        ));
     Router::new()
         .route("/api/v1/decode", post(services::decode))
         .route("/api/v1/transcode", post(services::transcode))
@@ -38,7 +41,10 @@ pub fn province(api: Arc<NodeApi>, province: Arc<ProvinceApi>, token: AdminToken
             put(admin::put_card),
         )
         .route("/admin/v1/qrcodes", post(admin::issue))
-        .layer(axum::middleware::from_fn_with_state(token.clone(), admin::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            token.clone(),
+            admin::guard,
+        ))
         .with_state(province);
     common(api, &token)
         .merge(own)

@@ -71,7 +71,11 @@ const RETENTION_EVERY: Duration = Duration::from_secs(60);
 impl EmbeddedBus {
     /// Open the log in `durable` and start its retention task, which ends
     /// when the bus is dropped.
-    pub fn open(durable: &Durable, topics: Topics, clock: SharedClock) -> Result<Arc<Self>, BusError> {
+    pub fn open(
+        durable: &Durable,
+        topics: Topics,
+        clock: SharedClock,
+    ) -> Result<Arc<Self>, BusError> {
         let bus = Arc::new(EmbeddedBus {
             offsets: durable.tree("bus.offsets")?,
             durable: durable.clone(),
@@ -220,7 +224,9 @@ impl BusBackend for Arc<EmbeddedBus> {
         let c = self.consumer(log.clone(), Some(group.to_string()), HashMap::new())?;
         {
             let mut groups = lock(&self.groups);
-            let entry = groups.entry((topic.to_string(), group.to_string())).or_default();
+            let entry = groups
+                .entry((topic.to_string(), group.to_string()))
+                .or_default();
             entry.members.push(c.member);
             entry.generation += 1;
         }
@@ -389,13 +395,20 @@ mod tests {
     async fn undeclared_topics_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let durable = Durable::open(dir.path()).unwrap();
-        let bus = EmbeddedBus::open(&durable, Topics::new("p.").unwrap(), crate::clock::system()).unwrap();
+        let bus = EmbeddedBus::open(&durable, Topics::new("p.").unwrap(), crate::clock::system())
+            .unwrap();
         for t in ["akm.trade", "p.akm.nope"] {
-            let e = bus.publish(Message::new(t, b"k".to_vec(), vec![1])).await.unwrap_err();
+            let e = bus
+                .publish(Message::new(t, b"k".to_vec(), vec![1]))
+                .await
+                .unwrap_err();
             assert!(matches!(e, BusError::UnknownTopic(_)), "{e}");
             assert!(bus.subscribe(t, "g").await.is_err());
         }
-        assert!(bus.publish(Message::new("p.akm.trade", b"k".to_vec(), vec![1])).await.is_ok());
+        assert!(bus
+            .publish(Message::new("p.akm.trade", b"k".to_vec(), vec![1]))
+            .await
+            .is_ok());
     }
 
     /// Retention covers every declared topic, also ones never opened since start.
@@ -404,11 +417,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let durable = Durable::open(dir.path()).unwrap();
-            let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
-            bus.publish(Message::new("akm.notify.dlq", b"k".to_vec(), vec![1])).await.unwrap();
+            let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system())
+                .unwrap();
+            bus.publish(Message::new("akm.notify.dlq", b"k".to_vec(), vec![1]))
+                .await
+                .unwrap();
         }
         let durable = Durable::open(dir.path()).unwrap();
-        let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+        let bus =
+            EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let far = chrono::Utc::now().timestamp_millis() + 400 * 24 * 3600 * 1000;
         assert_eq!(bus.trim(far).unwrap(), 1);
     }
@@ -417,7 +434,8 @@ mod tests {
     async fn retention_trims_old_records_and_consumers_skip_the_gap() {
         let dir = tempfile::tempdir().unwrap();
         let durable = Durable::open(dir.path()).unwrap();
-        let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+        let bus =
+            EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let topic = "akm.trade.reported.dlq"; // one partition
         for i in 0..3u8 {
             bus.publish(Message::new(topic, vec![i], vec![i]))
@@ -444,7 +462,8 @@ mod tests {
     async fn a_group_shares_partitions_and_a_new_member_takes_over_uncommitted_work() {
         let dir = tempfile::tempdir().unwrap();
         let durable = Durable::open(dir.path()).unwrap();
-        let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+        let bus =
+            EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let topic = "akm.trade"; // eight partitions
         for i in 0..32u8 {
             bus.publish(Message::new(topic, vec![i], vec![i]))

@@ -165,7 +165,8 @@ impl KafkaBus {
     async fn subscribe_inner(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
         self.declared(topic)?;
         let (c, assigned) = self.consumer(group).await?;
-        c.subscribe(&[topic]).map_err(BusError::kafka("subscribe"))?;
+        c.subscribe(&[topic])
+            .map_err(BusError::kafka("subscribe"))?;
         Ok(KafkaConsumer {
             consumer: c,
             topic: topic.to_string(),
@@ -307,8 +308,7 @@ impl KafkaBus {
                         return Err(BusError::Kafka {
                             op: "create topics",
                             source: rdkafka::error::KafkaError::AdminOp(code),
-                        }
-                        )
+                        });
                     }
                 }
             }
@@ -396,7 +396,11 @@ impl BusConsumer for KafkaConsumer {
     }
 
     async fn next(&mut self) -> Result<Record, BusError> {
-        let m = self.consumer.recv().await.map_err(BusError::kafka("consume"))?;
+        let m = self
+            .consumer
+            .recv()
+            .await
+            .map_err(BusError::kafka("consume"))?;
         let headers = m
             .headers()
             .map(|h| {

@@ -50,7 +50,11 @@ pub struct Bus {
 impl Bus {
     /// The embedded bus on the node's database (its retention task runs
     /// while the bus lives).
-    pub fn embedded(durable: &Durable, topics: Topics, clock: SharedClock) -> Result<Self, BusError> {
+    pub fn embedded(
+        durable: &Durable,
+        topics: Topics,
+        clock: SharedClock,
+    ) -> Result<Self, BusError> {
         let bus = EmbeddedBus::open(durable, topics.clone(), clock)?;
         Ok(Bus {
             backend: Backends::Embedded(bus),

@@ -85,6 +85,11 @@ impl Topics {
         })
     }
 
+    /// The deployment's prefix (`AKM_TOPIC_PREFIX`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// A consumer group id of this deployment: prefixed like the topics, so
     /// deployments sharing a cluster never share (and rebalance) a group.
     pub fn group(&self, name: &str) -> String {
@@ -138,14 +143,23 @@ mod tests {
         assert!(names.contains(&t.dlq(Topic::TradeReported)));
         assert!(names.contains(&t.dlq(Topic::Notify)));
         assert_eq!(t.partitions("x.akm.trade"), Some(8));
-        assert_eq!(t.partitions("akm.trade"), None, "unprefixed is another deployment");
+        assert_eq!(
+            t.partitions("akm.trade"),
+            None,
+            "unprefixed is another deployment"
+        );
         assert_eq!(t.partitions("x.akm.nope"), None);
         // groups are per deployment, like topics
         assert_eq!(t.group("akm-notifier"), "x.akm-notifier");
         assert_ne!(Topics::new("y.").unwrap().group("g"), t.group("g"));
         for d in t.declared() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&d.schema);
-            assert!(path.exists(), "{} names missing schema {}", d.name, d.schema);
+            assert!(
+                path.exists(),
+                "{} names missing schema {}",
+                d.name,
+                d.schema
+            );
         }
     }
 
@@ -161,7 +175,12 @@ mod tests {
             .map(|n| n.trim_end_matches(".toml").to_string())
             .collect();
         on_disk.sort();
-        let mut loaded: Vec<String> = Topics::new("").unwrap().declared().into_iter().map(|d| d.name).collect();
+        let mut loaded: Vec<String> = Topics::new("")
+            .unwrap()
+            .declared()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
         loaded.sort();
         assert_eq!(loaded, on_disk);
     }

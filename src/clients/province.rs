@@ -63,7 +63,8 @@ impl ProvinceClient {
         if let Some(s) = scene {
             body["sceneCode"] = json!(s.as_str());
         }
-        let env = call::<_, Identity>(&self.http, &self.url("/api/v1/decode"), &body, timeout).await?;
+        let env =
+            call::<_, Identity>(&self.http, &self.url("/api/v1/decode"), &body, timeout).await?;
         match (env.is_ok(), env.data) {
             (true, Some(id)) => Ok(id),
             (true, None) => Err(CallError::NoData),

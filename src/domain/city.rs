@@ -28,9 +28,7 @@ impl CityNo {
             n => return Err(bad(format!("长度应为6位或12位，实际为{n}位"))),
         };
         if !full.starts_with(PROVINCE_PREFIX) {
-            return Err(bad(format!(
-                "{raw}不属于本省（应以{PROVINCE_PREFIX}开头）"
-            )));
+            return Err(bad(format!("{raw}不属于本省（应以{PROVINCE_PREFIX}开头）")));
         }
         Ok(CityNo(full))
     }

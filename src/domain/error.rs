@@ -81,7 +81,10 @@ impl ParseError {
 /// A free-text field: at most `max` characters, no control characters.
 pub fn bounded(field: &'static str, v: &str, max: usize) -> Result<String, ParseError> {
     if v.chars().count() > max {
-        Err(ParseError::malformed(field, format!("长度不能超过{max}个字符")))
+        Err(ParseError::malformed(
+            field,
+            format!("长度不能超过{max}个字符"),
+        ))
     } else if v.chars().any(char::is_control) {
         Err(ParseError::malformed(field, "不能包含控制字符"))
     } else {
@@ -96,9 +99,18 @@ mod tests {
     #[test]
     fn messages_name_the_field_and_kinds_pick_the_code() {
         let e = ParseError::malformed("tradeNo", "太长");
-        assert_eq!((e.code(), e.to_string().as_str()), (ErrCode::BadRequest, "字段tradeNo格式错误：太长"));
-        assert_eq!(ParseError::missing("name").to_string(), "缺少必填字段：name");
-        assert_eq!(ParseError::unknown("sceneCode", "01009").code(), ErrCode::UnknownCode);
+        assert_eq!(
+            (e.code(), e.to_string().as_str()),
+            (ErrCode::BadRequest, "字段tradeNo格式错误：太长")
+        );
+        assert_eq!(
+            ParseError::missing("name").to_string(),
+            "缺少必填字段：name"
+        );
+        assert_eq!(
+            ParseError::unknown("sceneCode", "01009").code(),
+            ErrCode::UnknownCode
+        );
         assert!(bounded("msg", "a\u{7}", 10).is_err());
         assert!(bounded("msg", &"字".repeat(11), 10).is_err());
     }

@@ -43,7 +43,10 @@ impl TargetType {
         if raw.len() == 7 && raw.bytes().all(|b| b.is_ascii_digit()) {
             Ok(TargetType(raw.to_string()))
         } else {
-            Err(ParseError::malformed("targetType", "应为7位数字，例如3404002"))
+            Err(ParseError::malformed(
+                "targetType",
+                "应为7位数字，例如3404002",
+            ))
         }
     }
 

@@ -104,7 +104,11 @@ mod tests {
             "2020-06-28 19:3",
             "20200628253425",
         ] {
-            assert_eq!(TradeTime::parse(bad).unwrap_err().code().code(), "4001", "{bad}");
+            assert_eq!(
+                TradeTime::parse(bad).unwrap_err().code().code(),
+                "4001",
+                "{bad}"
+            );
         }
     }
 

@@ -121,11 +121,22 @@ fn an_old_writer_decodes_through_decode_via_history() {
     rec.put("codes", apache_avro::types::Value::Array(vec![]));
     let bytes = single_object(old, rec);
     let ev: TranscodeReplied = decode(&bytes).unwrap();
-    assert_eq!((ev.err_code.as_str(), ev.detail.as_str(), ev.reply_partition), ("5001", "", 0));
+    assert_eq!(
+        (ev.err_code.as_str(), ev.detail.as_str(), ev.reply_partition),
+        ("5001", "", 0)
+    );
 
     let old = &TranscodeRequested::history()[0].schema;
     let mut rec = apache_avro::types::Record::new(old).unwrap();
-    for (k, v) in [("requestId", "r"), ("traceId", "t"), ("cityNo", "340100000000"), ("qrToken", "q"), ("targetType", "3401002"), ("sceneCode", ""), ("targetObject", "")] {
+    for (k, v) in [
+        ("requestId", "r"),
+        ("traceId", "t"),
+        ("cityNo", "340100000000"),
+        ("qrToken", "q"),
+        ("targetType", "3401002"),
+        ("sceneCode", ""),
+        ("targetObject", ""),
+    ] {
         rec.put(k, v);
     }
     rec.put("deadlineMs", 1i64);
@@ -133,5 +144,8 @@ fn an_old_writer_decodes_through_decode_via_history() {
     let ev: TranscodeRequested = decode(&single_object(old, rec)).unwrap();
     assert_eq!(ev.node, "");
     // without the history the old writer is unknown
-    assert_ne!(TranscodeRequested::history()[0].fingerprint, TranscodeRequested::schema().fingerprint);
+    assert_ne!(
+        TranscodeRequested::history()[0].fingerprint,
+        TranscodeRequested::schema().fingerprint
+    );
 }

@@ -21,7 +21,12 @@ impl Admin {
         Ok(())
     }
 
-    pub async fn put_card(&self, idcard: &str, target: &TargetType, card: &FusedCard) -> Result<(), ServiceError> {
+    pub async fn put_card(
+        &self,
+        idcard: &str,
+        target: &TargetType,
+        card: &FusedCard,
+    ) -> Result<(), ServiceError> {
         if self.store.resident(idcard)?.is_none() {
             return Err(ServiceError::NoResident("居民不存在，请先创建居民"));
         }

@@ -123,7 +123,9 @@ impl ServiceError {
             Province(e) => call_detail("省级安康码平台", e),
             Deadline(what) => (*what).to_string(),
             Remote { detail, .. } => detail.clone(),
-            QrExpired | NoUniversalAuth | RateLimited | Store(_) | Bus(_) | Event(_) => String::new(),
+            QrExpired | NoUniversalAuth | RateLimited | Store(_) | Bus(_) | Event(_) => {
+                String::new()
+            }
         }
     }
 
@@ -180,7 +182,13 @@ mod tests {
 
     #[test]
     fn unknown_remote_codes_become_5002() {
-        assert_eq!(ServiceError::remote("9999", "x".into()).code(), ErrCode::Province);
-        assert_eq!(ServiceError::remote("4004", String::new()).code(), ErrCode::NoUniversalAuth);
+        assert_eq!(
+            ServiceError::remote("9999", "x".into()).code(),
+            ErrCode::Province
+        );
+        assert_eq!(
+            ServiceError::remote("4004", String::new()).code(),
+            ErrCode::NoUniversalAuth
+        );
     }
 }

@@ -39,7 +39,9 @@ impl Pending {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<TranscodeReplied>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<TranscodeReplied>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -84,7 +86,10 @@ mod tests {
     fn the_map_is_bounded_and_a_dropped_waiter_leaves_it() {
         let p = Pending::new(1);
         let w = p.register("a").unwrap();
-        assert_eq!(p.register("b").unwrap_err().code(), crate::protocol::ErrCode::RateLimited);
+        assert_eq!(
+            p.register("b").unwrap_err().code(),
+            crate::protocol::ErrCode::RateLimited
+        );
         drop(w);
         assert!(p.is_empty());
         assert!(p.register("b").is_ok());

@@ -29,7 +29,11 @@ impl IdentitySource {
     }
 
     /// The identity for a query.
-    pub async fn identify(&self, q: &CodeQuery, timeout: Duration) -> Result<Identity, ServiceError> {
+    pub async fn identify(
+        &self,
+        q: &CodeQuery,
+        timeout: Duration,
+    ) -> Result<Identity, ServiceError> {
         match self {
             IdentitySource::Province(p) => p
                 .decode(&q.city, &q.token, &q.target, q.scene, timeout)
@@ -52,7 +56,9 @@ pub fn province_error(e: crate::clients::CallError) -> ServiceError {
 }
 
 fn identify_local(store: &Store, now_ms: i64, q: &CodeQuery) -> Result<Identity, ServiceError> {
-    let grant = store.live_qr(&q.token, now_ms)?.ok_or(ServiceError::QrExpired)?;
+    let grant = store
+        .live_qr(&q.token, now_ms)?
+        .ok_or(ServiceError::QrExpired)?;
     let resident = store
         .resident(&grant.idcard_no)?
         .ok_or(ServiceError::QrExpired)?;
@@ -107,9 +113,10 @@ impl ConfigSource {
         }
         match self {
             ConfigSource::Local(_) => Ok(None),
-            ConfigSource::LocalThenProvince(_, p) => {
-                p.config(city, t, timeout).await.map_err(ServiceError::Province)
-            }
+            ConfigSource::LocalThenProvince(_, p) => p
+                .config(city, t, timeout)
+                .await
+                .map_err(ServiceError::Province),
         }
     }
 

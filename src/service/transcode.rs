@@ -128,13 +128,22 @@ impl Transcoder {
         };
         let config = self
             .configs
-            .check_target(&q.city, &q.target, q.scene, true, self.remaining(ev.deadline_ms)?)
+            .check_target(
+                &q.city,
+                &q.target,
+                q.scene,
+                true,
+                self.remaining(ev.deadline_ms)?,
+            )
             .await?
             .ok_or_else(|| ServiceError::NoConfig {
                 city: q.city.clone(),
                 target: q.target.clone(),
             })?;
-        let who = self.identity.identify(&q, self.remaining(ev.deadline_ms)?).await?;
+        let who = self
+            .identity
+            .identify(&q, self.remaining(ev.deadline_ms)?)
+            .await?;
         let req = GenerateRequest {
             city_no: q.city.as_str(),
             target_type: q.target.as_str(),
@@ -144,9 +153,14 @@ impl Transcoder {
             user_phone: &who.user_phone,
             target_object: &ev.target_object,
         };
-        card::generate(&self.http, &config.target_url, &req, self.remaining(ev.deadline_ms)?)
-            .await
-            .map_err(ServiceError::CardSystem)
+        card::generate(
+            &self.http,
+            &config.target_url,
+            &req,
+            self.remaining(ev.deadline_ms)?,
+        )
+        .await
+        .map_err(ServiceError::CardSystem)
     }
 
     /// Run one request and build its reply. A 5xxx is logged here with its
@@ -166,7 +180,11 @@ impl Transcoder {
                 if code.status() >= 500 {
                     tracing::warn!(request_id = %ev.request_id, trace_id = %ev.trace_id, code = code.code(), cause = %chain(&e), "transcode failed");
                 }
-                let detail = if code == ErrCode::Internal { String::new() } else { e.detail() };
+                let detail = if code == ErrCode::Internal {
+                    String::new()
+                } else {
+                    e.detail()
+                };
                 (code, detail, Vec::new())
             }
         };

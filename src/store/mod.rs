@@ -11,7 +11,7 @@ mod trades;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::durability::{Durable, DurabilityError};
+use crate::durability::{DurabilityError, Durable};
 
 pub use outbox::{OutboxEntry, OutboxRecord};
 pub use trades::Accepted;

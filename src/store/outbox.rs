@@ -98,7 +98,10 @@ mod tests {
             payload: vec![1, 2, 3],
         };
         assert_eq!(OutboxRecord::from_bytes(&r.to_bytes()), Some(r.clone()));
-        let hashed = OutboxRecord { partition: None, ..r };
+        let hashed = OutboxRecord {
+            partition: None,
+            ..r
+        };
         assert_eq!(OutboxRecord::from_bytes(&hashed.to_bytes()), Some(hashed));
         assert!(OutboxRecord::from_bytes(&[0, 0, 0, 9]).is_none());
     }

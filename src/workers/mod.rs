@@ -38,7 +38,12 @@ pub enum Flow {
 }
 
 /// Send a record to `topic`'s DLQ with the reason.
-pub async fn dead_letter(bus: &Bus, topic: Topic, r: &Record, reason: &str) -> Result<(), BusError> {
+pub async fn dead_letter(
+    bus: &Bus,
+    topic: Topic,
+    r: &Record,
+    reason: &str,
+) -> Result<(), BusError> {
     let mut m = Message::new(bus.topics().dlq(topic), r.key.clone(), r.payload.clone());
     m.headers = r.headers.clone();
     let m = m.header("dlqReason", reason).header(

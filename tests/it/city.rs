@@ -98,7 +98,7 @@ async fn no_config_for_the_type_is_4005() {
 
 #[tokio::test]
 async fn a_slow_card_system_gives_5004_within_the_deadline_and_no_pending_entry() {
-    let app = spawn_with(|s| s.transcode_timeout_ms = 800).await;
+    let app = spawn_with(|s| s.transcode_timeout = Duration::from_millis(800)).await;
     app.card().set_delay(Duration::from_secs(3));
     let qr = app.qr(ZHANG).await;
     let started = Instant::now();
@@ -172,7 +172,7 @@ async fn an_unreachable_province_gives_5002_to_the_city_callers() {
 async fn too_many_waiting_requests_are_4029() {
     let app = spawn_with(|s| {
         s.max_pending = 1;
-        s.transcode_timeout_ms = 2000;
+        s.transcode_timeout = Duration::from_millis(2000);
     })
     .await;
     app.card().set_delay(Duration::from_millis(1500));

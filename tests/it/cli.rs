@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-use akm::bus::{Bus, Message, Topic, Topics};
+use akm::bus::{Bus, BusConsumer, Message, Topic, Topics};
+use akm::durability::Durable;
 use akm::store::Store;
 
 fn akm(args: &[&str], dir: &std::path::Path) -> std::process::Output {
@@ -18,9 +19,13 @@ fn akm(args: &[&str], dir: &std::path::Path) -> std::process::Output {
 
 /// Run `f` on a runtime of its own that ends afterwards, so the sled
 /// database is closed (and its lock released) when this returns.
-fn with_store<T>(dir: &std::path::Path, f: impl AsyncFnOnce(Store) -> T) -> T {
+fn with_store<T>(dir: &std::path::Path, f: impl AsyncFnOnce(Durable, Store) -> T) -> T {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let out = rt.block_on(async { f(Store::open(dir).unwrap()).await });
+    let out = rt.block_on(async {
+        let durable = Durable::open(dir).unwrap();
+        let store = Store::open(&durable).unwrap();
+        f(durable, store).await
+    });
     drop(rt);
     out
 }
@@ -33,7 +38,8 @@ fn import_loads_valid_lines_and_reports_bad_ones() {
         &file,
         concat!(
             r#"{"idcardNo":"340102199003073238","name":"张三","userPhone":"15665439684","healthLevel":"1","dataSource":"1","universalAuth":true}"#, "\n",
-            r#"{"idcardNo":"340104198805121234","name":"李四","userPhone":"13955110000","healthLevel":"2"}"#, "\n",
+            r#"{"idcardNo":"340104198805121234","name":"李四","userPhone":"13955110000","healthLevel":"2","dataSource":"2","universalAuth":false}"#, "\n",
+            r#"{"idcardNo":"340104198805129999","name":"赵六","userPhone":"13955110001","healthLevel":"1","dataSource":"1"}"#, "\n",
             r#"{"idcardNo":"340104198805125678","name":"坏","userPhone":"1","healthLevel":"9"}"#, "\n",
             "not json\n",
         ),
@@ -48,10 +54,16 @@ fn import_loads_valid_lines_and_reports_bad_ones() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("imported 2 residents, 2 lines rejected"),
+        stdout.contains("imported 2 residents, 3 lines rejected"),
         "{stdout}"
     );
-    with_store(&data, async |store: Store| {
+    // the admin API's parser: a missing universalAuth is named, as the API names it
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3: 缺少必填字段：universalAuth"),
+        "{stderr}"
+    );
+    with_store(&data, async |_, store: Store| {
         let r = store.resident("340102199003073238").unwrap().unwrap();
         assert_eq!((r.name.as_str(), r.universal_auth), ("张三", true));
         assert!(
@@ -62,6 +74,7 @@ fn import_loads_valid_lines_and_reports_bad_ones() {
                 .universal_auth
         );
         assert!(store.resident("340104198805125678").unwrap().is_none());
+        assert!(store.resident("340104198805129999").unwrap().is_none());
     });
 }
 
@@ -70,8 +83,8 @@ fn replay_puts_dead_letters_back_on_their_topic() {
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::new("").unwrap();
     let (notify, dlq) = (topics.name(Topic::Notify), topics.dlq(Topic::Notify));
-    with_store(dir.path(), async |store: Store| {
-        let bus = Bus::embedded(&store, topics.clone()).unwrap();
+    with_store(dir.path(), async |durable, _| {
+        let bus = Bus::embedded(&durable, topics.clone(), akm::clock::system()).unwrap();
         let m = Message::new(dlq.clone(), b"T-X".to_vec(), b"payload".to_vec())
             .header("dlqReason", "HTTP 400");
         bus.publish(m).await.unwrap();
@@ -84,8 +97,8 @@ fn replay_puts_dead_letters_back_on_their_topic() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("replayed 1 records"), "{stdout}");
-    with_store(dir.path(), async |store: Store| {
-        let bus = Bus::embedded(&store, topics.clone()).unwrap();
+    with_store(dir.path(), async |durable, _| {
+        let bus = Bus::embedded(&durable, topics.clone(), akm::clock::system()).unwrap();
         let mut c = bus.subscribe(&notify, "check").await.unwrap();
         let r = c.next().await.unwrap();
         assert_eq!(

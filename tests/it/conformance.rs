@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use akm::bus::{Bus, Message, Topics};
+use akm::bus::{Bus, BusConsumer, Message, Topics};
+use akm::config::BusKind;
 
 use crate::helpers::{apply_topics, settings, WAIT};
 
@@ -14,13 +15,13 @@ pub async fn test_bus() -> (Bus, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path());
     apply_topics(&s).await;
-    let bus = if s.bus == "kafka" {
+    let bus = if s.bus == BusKind::Kafka {
         Bus::kafka(s.kafka_options(), Topics::new(&s.topic_prefix).unwrap())
             .await
             .unwrap()
     } else {
-        let store = akm::store::Store::open(dir.path()).unwrap();
-        Bus::embedded(&store, Topics::new("").unwrap()).unwrap()
+        let durable = akm::durability::Durable::open(dir.path()).unwrap();
+        Bus::embedded(&durable, Topics::new("").unwrap(), akm::clock::system()).unwrap()
     };
     (bus, dir)
 }
@@ -56,7 +57,7 @@ async fn order_is_kept_per_key() {
     for i in 0..30u8 {
         let r = next(&mut c).await;
         assert_eq!(r.payload, vec![i]);
-        c.commit(&r).await.unwrap();
+        c.commit(&r).unwrap();
     }
 }
 
@@ -75,7 +76,7 @@ async fn records_not_committed_are_redelivered_to_the_next_member() {
         got.push(next(&mut a).await);
     }
     assert_eq!(got[0].header("h"), Some("v"));
-    a.commit(&got[1]).await.unwrap(); // records 0 and 1 are done; 2 and 3 are in flight
+    a.commit(&got[1]).unwrap(); // records 0 and 1 are done; 2 and 3 are in flight
     drop(a); // dies before committing 2 and 3
     let mut b = bus.subscribe(&t, "redeliver").await.unwrap();
     let r = next(&mut b).await;
@@ -101,7 +102,7 @@ async fn two_members_of_a_group_share_the_partitions() {
         tasks.push(tokio::spawn(async move {
             loop {
                 let r = c.next().await.unwrap();
-                c.commit(&r).await.unwrap();
+                c.commit(&r).unwrap();
                 seen.lock().unwrap().push((name, r.payload[0]));
             }
         }));

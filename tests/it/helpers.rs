@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use akm::config::Settings;
+use akm::config::{BusKind, Settings};
 use akm::domain::resident::QrGrant;
 use akm::domain::{CityNo, QrToken};
 use akm::{Platform, Roles};
@@ -17,6 +17,8 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub struct App {
     pub p: Platform,
     pub http: reqwest::Client,
+    /// The admin token the platform was started with, if any.
+    pub admin_token: Option<String>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -36,12 +38,12 @@ pub fn kafka() -> Option<String> {
 pub fn settings(dir: &std::path::Path) -> Settings {
     let (bus, kafka_brokers, topic_prefix) = match kafka() {
         Some(b) => (
-            "kafka".to_string(),
+            BusKind::Kafka,
             b,
             format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12]),
         ),
         None => (
-            "embedded".to_string(),
+            BusKind::Embedded,
             "127.0.0.1:9092".to_string(),
             String::new(),
         ),
@@ -56,7 +58,7 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         sim_card_listen: "127.0.0.1:0".into(),
         sim_push_listen: "127.0.0.1:0".into(),
         demo: Some(false),
-        retry_max_ms: 200,
+        retry_max: Duration::from_millis(200),
         workers: 2,
         ..Settings::default()
     }
@@ -78,9 +80,11 @@ pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     f(&mut s);
+    let admin_token = s.admin_token.as_ref().map(|t| t.expose().to_string());
     let p = start(s, Roles::All).await;
     let app = App {
         p,
+        admin_token,
         http: reqwest::Client::new(),
         _dir: dir,
     };
@@ -96,13 +100,12 @@ pub async fn start(s: Settings, roles: Roles) -> Platform {
 
 /// `akm topics apply` for these settings (Kafka only).
 pub async fn apply_topics(s: &Settings) {
-    if s.bus == "kafka" {
-        let bus = akm::bus::KafkaBus::connect(s.kafka_options())
+    if s.bus == BusKind::Kafka {
+        let topics = akm::bus::Topics::new(&s.topic_prefix).unwrap();
+        let bus = akm::bus::KafkaBus::connect(s.kafka_options(), topics)
             .await
             .unwrap();
-        bus.apply(&akm::bus::Topics::new(&s.topic_prefix).unwrap())
-            .await
-            .unwrap();
+        bus.apply().await.unwrap();
     }
 }
 
@@ -123,12 +126,12 @@ impl App {
         self.p.push_sim.as_ref().unwrap()
     }
 
-    pub fn province_node(&self) -> &akm::node::Node {
-        &self.p.province.as_ref().unwrap().0
+    pub fn province_node(&self) -> &akm::RunningNode {
+        self.p.province.as_ref().unwrap()
     }
 
-    pub fn city_node(&self) -> &akm::node::Node {
-        &self.p.city.as_ref().unwrap().0
+    pub fn city_node(&self) -> &akm::RunningNode {
+        self.p.city.as_ref().unwrap()
     }
 
     /// POST JSON; returns the HTTP status and the body.
@@ -149,10 +152,7 @@ impl App {
     }
 
     fn admin(&self, req: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
-        match (
-            &self.province_node().settings.admin_token,
-            path.starts_with("/admin"),
-        ) {
+        match (&self.admin_token, path.starts_with("/admin")) {
             (Some(t), true) => req.bearer_auth(t),
             _ => req,
         }

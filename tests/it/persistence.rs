@@ -24,16 +24,11 @@ async fn post_json(
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// A running `akm serve --role all` and the listeners it reported.
 struct Node {
     child: Child,
+    province: String,
+    city: String,
 }
 
 impl Drop for Node {
@@ -48,42 +43,45 @@ async fn bus_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     let s = crate::helpers::settings(dir);
     crate::helpers::apply_topics(&s).await;
     vec![
-        ("AKM_BUS", s.bus),
+        ("AKM_BUS", s.bus.as_str().to_string()),
         ("AKM_KAFKA_BROKERS", s.kafka_brokers),
         ("AKM_TOPIC_PREFIX", s.topic_prefix),
     ]
 }
 
-/// `akm serve --role all` on `dir` and `ports` (province, city, card sim,
-/// push sim) with the test run's bus settings.
-fn serve_all(dir: &std::path::Path, ports: &[u16; 4], env: &[(&'static str, String)]) -> Command {
+/// `akm serve --role all` on `dir` with the test run's bus settings. Every
+/// listener binds port 0 itself and the child reports the address it got:
+/// no port is reserved and released for it.
+fn serve_all(dir: &std::path::Path, env: &[(&'static str, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["serve", "--role", "all", "--data-dir"])
         .arg(dir);
-    for (name, port) in [
+    for name in [
         "AKM_PROVINCE_LISTEN",
         "AKM_CITY_LISTEN",
         "AKM_SIM_CARD_LISTEN",
         "AKM_SIM_PUSH_LISTEN",
-    ]
-    .iter()
-    .zip(ports)
-    {
-        cmd.env(name, format!("127.0.0.1:{port}"));
+    ] {
+        cmd.env(name, "127.0.0.1:0");
     }
     cmd
 }
 
+/// The `addr=` of a `listening` log line.
+fn listening_addr(line: &str) -> Option<String> {
+    let at = line.find("addr=")? + "addr=".len();
+    let addr: String = line[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    Some(format!("http://{}", addr.trim_matches('"')))
+}
+
 /// Start `akm serve --role all` and wait for its two "listening" lines and
 /// the final "platform ready" (demo data seeded and flushed).
-fn serve(
-    dir: &std::path::Path,
-    ports: &[u16; 4],
-    push_url: &str,
-    env: &[(&'static str, String)],
-) -> Node {
-    let mut child = serve_all(dir, ports, env)
+fn serve(dir: &std::path::Path, push_url: &str, env: &[(&'static str, String)]) -> Node {
+    let mut child = serve_all(dir, env)
         .env("AKM_PUSH_URL", push_url)
         .env("AKM_RETRY_MAX_MS", "200")
         .env("RUST_LOG", "info")
@@ -94,20 +92,30 @@ fn serve(
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let mut ready = 0;
+    let (mut province, mut city) = (None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
         if line.contains("listening") {
-            ready += 1;
+            if line.contains("province") {
+                province = listening_addr(&line);
+            } else if line.contains("city") {
+                city = listening_addr(&line);
+            }
         }
         if line.contains("platform ready") {
             break;
         }
     }
-    assert_eq!(ready, 2, "akm did not come up");
     // keep draining its log so it never blocks on a full pipe
     std::thread::spawn(move || lines.for_each(drop));
-    Node { child }
+    match (province, city) {
+        (Some(province), Some(city)) => Node {
+            child,
+            province,
+            city,
+        },
+        _ => panic!("akm did not come up"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,13 +123,10 @@ async fn data_and_accepted_trades_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let push = PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
     push.fail_next(u32::MAX, 503); // nothing gets through before the kill
-    let ports = [free_port(), free_port(), free_port(), free_port()];
     let http = reqwest::Client::new();
-    let city = format!("http://127.0.0.1:{}", ports[1]);
-    let province = format!("http://127.0.0.1:{}", ports[0]);
-
     let env = bus_env(dir.path()).await;
-    let mut node = serve(dir.path(), &ports, &push.url(), &env);
+    let mut node = serve(dir.path(), &push.url(), &env);
+    let city = node.city.clone();
     let r = http
         .post(format!("{city}/api/v1/callback"))
         .json(&trade("K-1"))
@@ -134,7 +139,8 @@ async fn data_and_accepted_trades_survive_kill_9() {
     drop(node);
 
     push.fail_next(0, 503);
-    let _node = serve(dir.path(), &ports, &push.url(), &env);
+    let node = serve(dir.path(), &push.url(), &env);
+    let (province, city) = (node.province.clone(), node.city.clone());
     assert!(push.wait_for(1, WAIT).await, "the accepted trade was lost");
     assert_eq!(push.pushes()[0]["tradeNo"], "K-1");
     // demo data (seeded on the first start) is still there: residents and configs
@@ -163,9 +169,8 @@ async fn data_and_accepted_trades_survive_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_curl_returns_target_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = [free_port(), free_port(), free_port(), free_port()];
     let env = bus_env(dir.path()).await;
-    let mut child = serve_all(dir.path(), &ports, &env)
+    let mut child = serve_all(dir.path(), &env)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -176,7 +181,11 @@ async fn the_demo_curl_returns_target_codes() {
         .map(|l| l.unwrap())
         .find(|l| l.starts_with("curl "))
         .expect("no curl printed");
-    let _guard = Node { child };
+    let _guard = Node {
+        child,
+        province: String::new(),
+        city: String::new(),
+    };
     // curl -s -X POST <url> -H '...' -d '<body>'
     let url = curl.split_whitespace().nth(4).unwrap().to_string();
     let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use akm::bus::Topic;
+use akm::bus::{BusConsumer, Topic};
 use akm::events::{self, TradeRecorded};
 use akm::sim::PushSim;
 use akm::Roles;

@@ -189,7 +189,7 @@ async fn admin_rejects_bad_records() {
 
 #[tokio::test]
 async fn admin_token_guards_the_admin_api() {
-    let app = spawn_with(|s| s.admin_token = Some("s3cret".into())).await;
+    let app = spawn_with(|s| s.admin_token = Some(akm::config::Secret::new("s3cret"))).await;
     let url = format!("{}/admin/v1/qrcodes", app.province());
     let got = app
         .send(app.http.post(&url).json(&json!({"idcardNo": ZHANG})))
