@@ -40,4 +40,4 @@ done
 AKM_TEST_BUS=kafka \
 AKM_TEST_KAFKA_BROKERS="127.0.0.1:$port" \
 AKM_TEST_PYTHON="$PWD/$venv/bin/python" \
-  cargo test --locked --test it -- --test-threads="${AKM_KAFKA_TEST_THREADS:-4}"
+  cargo test --locked --test it -- --include-ignored --test-threads="${AKM_KAFKA_TEST_THREADS:-4}"

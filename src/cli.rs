@@ -127,7 +127,7 @@ pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
 
 pub async fn apply(settings: &Settings) -> anyhow::Result<()> {
     let topics = Topics::new(&settings.topic_prefix)?;
-    let bus = KafkaBus::connect(settings.kafka_options(), topics).await?;
+    let bus = KafkaBus::connect(akm::bus::KafkaOptions::from_settings(settings), topics).await?;
     for line in bus.apply().await? {
         println!("{line}");
     }

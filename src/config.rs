@@ -236,15 +236,6 @@ impl Default for Settings {
 pub struct ConfigError(String);
 
 impl Settings {
-    /// The Kafka connection settings.
-    pub fn kafka_options(&self) -> crate::bus::KafkaOptions {
-        crate::bus::KafkaOptions {
-            brokers: self.kafka_brokers.clone(),
-            fetch_wait_ms: self.kafka_fetch_wait.as_millis() as u64,
-            message_timeout_ms: self.kafka_message_timeout.as_millis() as u64,
-        }
-    }
-
     /// Every key a config file may hold (the lower-case env names).
     pub fn keys() -> Vec<String> {
         match serde_json::to_value(Settings::default()) {

@@ -194,7 +194,7 @@ pub async fn open_bus(
 ) -> anyhow::Result<Bus> {
     let topics = Topics::new(&settings.topic_prefix).context("topic declarations")?;
     Ok(match settings.bus {
-        BusKind::Kafka => Bus::kafka(settings.kafka_options(), topics)
+        BusKind::Kafka => Bus::kafka(crate::bus::KafkaOptions::from_settings(settings), topics)
             .await
             .with_context(|| format!("Kafka at {}", settings.kafka_brokers))?,
         BusKind::Embedded => Bus::embedded(durable, topics, clock)?,

@@ -54,6 +54,17 @@ pub struct KafkaOptions {
     pub message_timeout_ms: u64,
 }
 
+impl KafkaOptions {
+    /// The Kafka settings of a node's configuration.
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        KafkaOptions {
+            brokers: s.kafka_brokers.clone(),
+            fetch_wait_ms: s.kafka_fetch_wait.as_millis() as u64,
+            message_timeout_ms: s.kafka_message_timeout.as_millis() as u64,
+        }
+    }
+}
+
 /// A producer shared by the node, and the means to make consumers.
 pub struct KafkaBus {
     producer: FutureProducer,

@@ -129,12 +129,16 @@ async fn a_failing_card_system_gives_5001() {
     let app = spawn().await;
     app.card().set_fail(true);
     let qr = app.qr(ZHANG).await;
-    assert_err(
-        &app.post(&app.city(), "/api/v1/transcode", &transcode_body(&qr))
-            .await,
-        502,
-        "5001",
-        "卡管系统",
+    let got = app
+        .post(&app.city(), "/api/v1/transcode", &transcode_body(&qr))
+        .await;
+    assert_err(&got, 502, "5001", "卡管系统");
+    // the reply crossed the bus as (errCode, detail): the prefix is there once,
+    // followed by the card system's own words and code
+    assert_eq!(
+        got.1["errMsg"], "卡管系统生码失败：卡管系统内部错误（模拟）（5000）",
+        "{}",
+        got.1
     );
 }
 

@@ -16,9 +16,12 @@ pub async fn test_bus() -> (Bus, tempfile::TempDir) {
     let s = settings(dir.path());
     apply_topics(&s).await;
     let bus = if s.bus == BusKind::Kafka {
-        Bus::kafka(s.kafka_options(), Topics::new(&s.topic_prefix).unwrap())
-            .await
-            .unwrap()
+        Bus::kafka(
+            akm::bus::KafkaOptions::from_settings(&s),
+            Topics::new(&s.topic_prefix).unwrap(),
+        )
+        .await
+        .unwrap()
     } else {
         let durable = akm::durability::Durable::open(dir.path()).unwrap();
         Bus::embedded(&durable, Topics::new("").unwrap(), akm::clock::system()).unwrap()
@@ -181,4 +184,104 @@ async fn an_assigned_reader_starts_at_the_end() {
         .unwrap();
     assert_eq!(next(&mut c).await.payload, b"new");
     assert_eq!(bus.end_offsets(&t).await.unwrap()[2], 2);
+}
+
+/// Pausing a partition stops its delivery while the others go on;
+/// resuming delivers it from where it stopped (both backends).
+#[tokio::test]
+async fn a_paused_partition_waits_while_the_others_flow_and_resumes_in_order() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.trade");
+    // two keys that land in different partitions
+    let mut keys: Vec<(Vec<u8>, u32)> = Vec::new();
+    for i in 0..64u8 {
+        let key = format!("pause-{i}").into_bytes();
+        let p = bus
+            .publish(Message::new(t.clone(), key.clone(), vec![0]))
+            .await
+            .unwrap()
+            .partition;
+        if !keys.iter().any(|(_, q)| *q == p) {
+            keys.push((key, p));
+        }
+        if keys.len() == 2 {
+            break;
+        }
+    }
+    let [(held_key, held), (free_key, _)] = [keys[0].clone(), keys[1].clone()];
+    let mut c = bus.subscribe(&t, "pause").await.unwrap();
+    // drain what was published so far, then pause one partition
+    let ends: u64 = bus.count(&t).await.unwrap();
+    for _ in 0..ends {
+        let r = next(&mut c).await;
+        c.commit(&r).unwrap();
+    }
+    c.pause(held).unwrap();
+    for i in 1..=3u8 {
+        bus.publish(Message::new(t.clone(), held_key.clone(), vec![i]))
+            .await
+            .unwrap();
+        bus.publish(Message::new(t.clone(), free_key.clone(), vec![i]))
+            .await
+            .unwrap();
+    }
+    for i in 1..=3u8 {
+        let r = next(&mut c).await;
+        assert_ne!(r.partition, held, "a paused partition was delivered");
+        assert_eq!(r.payload, vec![i]);
+        c.commit(&r).unwrap();
+    }
+    // nothing more while paused
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), c.next())
+            .await
+            .is_err(),
+        "a record of the paused partition arrived"
+    );
+    c.resume(held).unwrap();
+    for i in 1..=3u8 {
+        let r = next(&mut c).await;
+        assert_eq!((r.partition, r.payload.clone()), (held, vec![i]));
+        c.commit(&r).unwrap();
+    }
+}
+
+/// Both backends refuse a topic that is not declared in topics/.
+#[tokio::test]
+async fn undeclared_topics_are_refused() {
+    let (bus, _d) = test_bus().await;
+    let undeclared = format!("{}akm.nope", bus.topics().prefix());
+    let e = bus
+        .publish(Message::new(undeclared.clone(), b"k".to_vec(), vec![1]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, akm::bus::BusError::UnknownTopic(_)), "{e}");
+    assert!(!e.is_retriable());
+    assert!(bus.subscribe(&undeclared, "g").await.is_err());
+}
+
+/// A typed channel: the event decides topic, key, partition and headers.
+#[tokio::test]
+async fn an_event_goes_to_its_channel() {
+    let (bus, _d) = test_bus().await;
+    let reply = akm::events::TranscodeReplied {
+        request_id: "req-1".into(),
+        trace_id: "trace-1".into(),
+        reply_partition: 5,
+        err_code: "200".into(),
+        detail: "转码成功".into(),
+        codes: vec![],
+    };
+    let t = bus.topics().name(akm::bus::Topic::TranscodeReply);
+    let mut c = bus.assign(&t, 5).await.unwrap();
+    let at = bus.send(&reply).await.unwrap();
+    assert_eq!(at.partition, 5);
+    let r = next(&mut c).await;
+    assert_eq!(
+        (r.topic.as_str(), r.key.as_slice()),
+        (t.as_str(), &b"req-1"[..])
+    );
+    assert_eq!(r.header("traceId"), Some("trace-1"));
+    let back: akm::events::TranscodeReplied = akm::events::decode(&r.payload).unwrap();
+    assert_eq!(back, reply);
 }

@@ -70,6 +70,11 @@ pub async fn spawn() -> App {
 }
 
 pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
+    spawn_clocked(f, akm::clock::system()).await
+}
+
+/// Role `all` on `clock` (a test moves time with a `ManualClock`).
+pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::SharedClock) -> App {
     // AKM_TEST_LOG=info shows the platform's log in failing tests' output.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("AKM_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
@@ -81,7 +86,8 @@ pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
     let mut s = settings(dir.path());
     f(&mut s);
     let admin_token = s.admin_token.as_ref().map(|t| t.expose().to_string());
-    let p = start(s, Roles::All).await;
+    apply_topics(&s).await;
+    let p = akm::start_with_clock(s, Roles::All, clock).await.unwrap();
     let app = App {
         p,
         admin_token,
@@ -102,7 +108,7 @@ pub async fn start(s: Settings, roles: Roles) -> Platform {
 pub async fn apply_topics(s: &Settings) {
     if s.bus == BusKind::Kafka {
         let topics = akm::bus::Topics::new(&s.topic_prefix).unwrap();
-        let bus = akm::bus::KafkaBus::connect(s.kafka_options(), topics)
+        let bus = akm::bus::KafkaBus::connect(akm::bus::KafkaOptions::from_settings(s), topics)
             .await
             .unwrap();
         bus.apply().await.unwrap();

@@ -8,6 +8,7 @@ mod compose;
 mod conformance;
 mod helpers;
 mod kafka_only;
+mod layers;
 mod persistence;
 mod pipeline;
 mod province;

@@ -207,3 +207,42 @@ async fn admin_token_guards_the_admin_api() {
     // the helpers send the right token
     assert!(app.qr(ZHANG).await.contains("akm:qrcode:"));
 }
+
+/// QR expiry reads the injected clock: a code issued now answers until its
+/// lifetime has passed on that clock, then 4003, with no waiting.
+#[tokio::test]
+async fn a_qr_code_expires_when_the_clock_passes_its_lifetime() {
+    let clock = akm::clock::ManualClock::new();
+    let app = spawn_clocked(|_| {}, clock.clone()).await;
+    let qr = app.qr(ZHANG).await; // default lifetime: 300 s
+    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH});
+    let (s, b) = app.post(&app.province(), "/api/v1/decode", &body).await;
+    assert_eq!(s, 200, "{b}");
+    clock.advance_ms(299_000);
+    assert_eq!(
+        app.post(&app.province(), "/api/v1/decode", &body).await.0,
+        200
+    );
+    clock.advance_ms(2_000);
+    assert_err(
+        &app.post(&app.province(), "/api/v1/decode", &body).await,
+        404,
+        "4003",
+        "安康码",
+    );
+}
+
+/// `start` wires the roles and seeds nothing: demo data is `demo::seed`'s
+/// job, run beside start-up by `akm serve`.
+#[tokio::test]
+async fn start_seeds_no_demo_data_and_demo_seed_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.demo = None;
+    let p = start(s.clone(), akm::Roles::All).await;
+    let province = p.province.as_ref().unwrap();
+    assert!(province.store.is_empty());
+    let curl = akm::demo::seed(&p, &s).await.unwrap();
+    assert!(curl.is_some_and(|c| c.contains("/api/v1/transcode")));
+    assert!(!province.store.is_empty());
+}
