@@ -4,6 +4,7 @@
 
 use super::ServiceError;
 use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
+use crate::domain::ParseError;
 use crate::domain::{mask, TargetType};
 use crate::store::Store;
 
@@ -28,7 +29,7 @@ impl Admin {
         card: &FusedCard,
     ) -> Result<(), ServiceError> {
         if self.store.resident(idcard)?.is_none() {
-            return Err(ServiceError::NoResident("居民不存在，请先创建居民"));
+            return Err(ParseError::malformed("idcardNo", "居民不存在，请先创建居民").into());
         }
         self.store.put_card(idcard, target, card)?;
         self.store.sync().await?;

@@ -38,9 +38,6 @@ pub enum ServiceError {
     /// The tradeNo was received before with other content (4007).
     #[error("tradeNo {0} received before with other content")]
     TradeConflict(TradeNo),
-    /// The resident named is not on file (4001 on idcardNo).
-    #[error("resident not on file: {0}")]
-    NoResident(&'static str),
     /// Too many transcode requests waiting (4029).
     #[error("too many requests waiting")]
     RateLimited,
@@ -89,7 +86,6 @@ impl ServiceError {
             NoConfig { .. } => ErrCode::NoConfig,
             UnknownTarget(_) | SceneNotServed { .. } => ErrCode::UnknownCode,
             TradeConflict(_) => ErrCode::TradeConflict,
-            NoResident(_) => ErrCode::BadRequest,
             RateLimited => ErrCode::RateLimited,
             CardSystem(CallError::Timeout(_)) | Province(CallError::Timeout(_)) | Deadline(_) => {
                 ErrCode::Timeout
@@ -118,7 +114,6 @@ impl ServiceError {
                 scene.name()
             ),
             TradeConflict(no) => format!("交易流水号tradeNo={no}已接收且内容不一致"),
-            NoResident(why) => format!("字段idcardNo格式错误：{why}"),
             CardSystem(e) => call_detail("卡管系统", e),
             Province(e) => call_detail("省级安康码平台", e),
             Deadline(what) => (*what).to_string(),

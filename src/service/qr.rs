@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::ServiceError;
 use crate::clock::SharedClock;
 use crate::domain::resident::QrGrant;
+use crate::domain::ParseError;
 use crate::domain::{CityNo, QrToken};
 use crate::store::Store;
 
@@ -43,7 +44,7 @@ impl QrIssuer {
     /// Issue a token (written, not yet flushed: see [`QrIssuer::issue_durable`]).
     pub fn issue(&self, r: &QrRequest) -> Result<Issued, ServiceError> {
         if self.store.resident(&r.idcard_no)?.is_none() {
-            return Err(ServiceError::NoResident("居民不存在"));
+            return Err(ParseError::malformed("idcardNo", "居民不存在").into());
         }
         let token = QrToken::generate();
         let ttl = r.ttl.unwrap_or(self.default_ttl);
