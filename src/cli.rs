@@ -12,6 +12,7 @@ use akm::config::Settings;
 use akm::domain::mask;
 use akm::domain::resident::Resident;
 use akm::durability::Durable;
+use akm::signing::{SignMethod, Signer};
 use akm::sim::{CardSim, PushSim};
 use akm::store::Store;
 use akm::Roles;
@@ -34,8 +35,11 @@ async fn shutdown_signal() {
 pub async fn serve(settings: Settings, role: Roles) -> anyhow::Result<()> {
     let platform = akm::start(settings.clone(), role).await?;
     if role == Roles::All {
-        if let Some(curl) = akm::demo::seed(&platform, &settings).await? {
-            println!("\nDemo data is loaded. Try a transcode (the QR code is fresh for a few minutes):\n\n{curl}\n");
+        if let Some(demo) = akm::demo::seed(&platform, &settings).await? {
+            println!(
+                "\nDemo data is loaded. Try a signed transcode as the demo terminal (the QR code is fresh for a few minutes):\n\n{}\n\nThe demo card system is app {} with secret {} (shown once; new on every start).\n",
+                demo.call, demo.card_app, demo.card_secret
+            );
         }
     }
     tracing::info!(roles = ?role, "platform ready");
@@ -140,6 +144,159 @@ pub fn topics(settings: &Settings) -> anyhow::Result<()> {
             "{}\tpartitions={}\treplication={}\tretention_ms={}\tkey={}\tschema={}",
             d.name, d.partitions, d.replication, d.retention_ms, d.key, d.schema
         );
+    }
+    Ok(())
+}
+
+/// How `akm call` signs.
+pub struct CallArgs {
+    pub app: Option<String>,
+    pub secret: Option<String>,
+    pub sm3: bool,
+    pub method: String,
+    pub url: String,
+    pub body: Option<String>,
+}
+
+/// Sign and send one request; print the status and the answer. Exits
+/// non-zero when the answer is not a 2xx.
+pub async fn call(a: CallArgs) -> anyhow::Result<()> {
+    let app = a
+        .app
+        .or_else(|| std::env::var("AKM_APP_ID").ok())
+        .context("--app or AKM_APP_ID")?;
+    let secret = a
+        .secret
+        .or_else(|| std::env::var("AKM_APP_SECRET").ok())
+        .context("--secret or AKM_APP_SECRET")?;
+    let method = if a.sm3 {
+        SignMethod::HmacSm3
+    } else {
+        SignMethod::HmacSha256
+    };
+    let (status, text) = send_signed(
+        &Signer::new(app, secret, method),
+        &a.method,
+        &a.url,
+        a.body.as_deref(),
+    )
+    .await?;
+    println!("{text}");
+    if !(200..300).contains(&status) {
+        anyhow::bail!("HTTP {status}");
+    }
+    Ok(())
+}
+
+/// Send a signed request; the status and the body.
+async fn send_signed(
+    signer: &Signer,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let method_up = method.to_ascii_uppercase();
+    let m = reqwest::Method::from_bytes(method_up.as_bytes()).context("HTTP method")?;
+    let bytes = body.unwrap_or("").as_bytes().to_vec();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut req = reqwest::Client::new().request(m, url);
+    for (k, v) in signer.headers_for_url(&method_up, url, &bytes, now) {
+        req = req.header(k, v);
+    }
+    if body.is_some() {
+        req = req
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("{method_up} {url}"))?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// What `akm apps` does.
+pub enum AppsAction {
+    Add {
+        app_id: String,
+        kind: String,
+        city_nos: Vec<String>,
+        target_types: Vec<String>,
+        rate_limit: u32,
+    },
+    List,
+    Rotate {
+        app_id: String,
+        retire: Option<String>,
+    },
+}
+
+/// The apps admin API, signed as the operator app of the settings
+/// (`AKM_ADMIN_APP_ID`, `AKM_ADMIN_APP_SECRET`), at `url` (default: the
+/// province listener).
+pub async fn apps(
+    settings: &Settings,
+    url: Option<String>,
+    action: AppsAction,
+) -> anyhow::Result<()> {
+    let (Some(id), Some(secret)) = (&settings.admin_app_id, &settings.admin_app_secret) else {
+        anyhow::bail!("set AKM_ADMIN_APP_ID and AKM_ADMIN_APP_SECRET (the node's operator app)");
+    };
+    let signer = Signer::new(id.clone(), secret.expose(), SignMethod::HmacSha256);
+    let base = url.unwrap_or_else(|| format!("http://{}", settings.province_listen));
+    let base = base.trim_end_matches('/');
+    let (status, text) = match action {
+        AppsAction::Add {
+            app_id,
+            kind,
+            city_nos,
+            target_types,
+            rate_limit,
+        } => {
+            let body = serde_json::json!({
+                "kind": kind, "cityNos": city_nos, "targetTypes": target_types, "rateLimit": rate_limit,
+            })
+            .to_string();
+            send_signed(
+                &signer,
+                "PUT",
+                &format!("{base}/admin/v1/apps/{app_id}"),
+                Some(&body),
+            )
+            .await?
+        }
+        AppsAction::List => {
+            send_signed(&signer, "GET", &format!("{base}/admin/v1/apps"), None).await?
+        }
+        AppsAction::Rotate {
+            app_id,
+            retire: None,
+        } => {
+            send_signed(
+                &signer,
+                "POST",
+                &format!("{base}/admin/v1/apps/{app_id}/secrets"),
+                None,
+            )
+            .await?
+        }
+        AppsAction::Rotate {
+            app_id,
+            retire: Some(secret_id),
+        } => {
+            send_signed(
+                &signer,
+                "DELETE",
+                &format!("{base}/admin/v1/apps/{app_id}/secrets/{secret_id}"),
+                None,
+            )
+            .await?
+        }
+    };
+    println!("{text}");
+    if !(200..300).contains(&status) {
+        anyhow::bail!("HTTP {status}");
     }
     Ok(())
 }

@@ -33,6 +33,15 @@ impl BusKind {
     }
 }
 
+/// Whether callers must sign (`AKM_AUTH`): `on` unless a developer turns
+/// it `off` on a machine of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    On,
+    Off,
+}
+
 /// A secret setting: its `Debug` and `Display` never show the value, and
 /// it serializes as `[redacted]`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -110,8 +119,33 @@ pub struct Settings {
     pub qr_ttl: Duration,
     /// Seed demo data (`AKM_DEMO`); default: role `all` with no data yet.
     pub demo: Option<bool>,
-    /// Bearer token required on `/admin/*` when set (`AKM_ADMIN_TOKEN`).
-    pub admin_token: Option<Secret>,
+    /// Signed requests and scopes (`AKM_AUTH`); `off` is for local development only.
+    pub auth: AuthMode,
+    /// The bootstrap operator app (`AKM_ADMIN_APP_ID`); without it every admin call is 4010.
+    pub admin_app_id: Option<String>,
+    /// Its secret, at least 32 characters (`AKM_ADMIN_APP_SECRET`).
+    pub admin_app_secret: Option<Secret>,
+    /// The app a city signs its calls to the province with (`AKM_PROVINCE_APP_ID`).
+    pub province_app_id: Option<String>,
+    /// Its secret (`AKM_PROVINCE_APP_SECRET`).
+    pub province_app_secret: Option<Secret>,
+    /// Days audit records are kept (`AKM_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u32,
+    /// Hosts a config's targetUrl may name: `host`, `host:port` or `*.domain`, comma-separated (`AKM_CARD_HOSTS`); unset = any (with a warning).
+    pub card_hosts: Option<String>,
+    /// Time a client has to send its request headers (`AKM_HEADER_TIMEOUT_MS`).
+    #[serde(rename = "header_timeout_ms", with = "millis")]
+    pub header_timeout: Duration,
+    /// Time a client has to send its request body (`AKM_BODY_TIMEOUT_MS`).
+    #[serde(rename = "body_timeout_ms", with = "millis")]
+    pub body_timeout: Duration,
+    /// Longest time one request may take before 5004 (`AKM_REQUEST_TIMEOUT_MS`).
+    #[serde(rename = "request_timeout_ms", with = "millis")]
+    pub request_timeout: Duration,
+    /// Most open connections per listener (`AKM_MAX_CONNECTIONS`); more wait to be accepted.
+    pub max_connections: usize,
+    /// Most requests in flight per service and node (`AKM_MAX_INFLIGHT`); more get 503/4029.
+    pub max_inflight: usize,
     /// Most transcode requests waiting for a reply per node (`AKM_MAX_PENDING`); more get 4029.
     pub max_pending: usize,
     /// Consumers per worker group in this process (`AKM_WORKERS`).
@@ -217,7 +251,18 @@ impl Default for Settings {
             transcode_timeout: Duration::from_millis(3000),
             qr_ttl: Duration::from_secs(300),
             demo: None,
-            admin_token: None,
+            auth: AuthMode::On,
+            admin_app_id: None,
+            admin_app_secret: None,
+            province_app_id: None,
+            province_app_secret: None,
+            audit_retention_days: 180,
+            card_hosts: None,
+            header_timeout: Duration::from_millis(10_000),
+            body_timeout: Duration::from_millis(10_000),
+            request_timeout: Duration::from_millis(30_000),
+            max_connections: 10_000,
+            max_inflight: 1024,
             max_pending: 10_000,
             workers: 4,
             transcode_concurrency: 256,
@@ -287,6 +332,42 @@ impl Settings {
             return Err(ConfigError(
                 "workers, max_pending and transcode_concurrency must be > 0".into(),
             ));
+        }
+        if self.max_connections == 0 || self.max_inflight == 0 {
+            return Err(ConfigError("max_connections (AKM_MAX_CONNECTIONS) and max_inflight (AKM_MAX_INFLIGHT) must be > 0".into()));
+        }
+        if self.request_timeout <= self.transcode_timeout {
+            return Err(ConfigError("request_timeout_ms (AKM_REQUEST_TIMEOUT_MS) must exceed transcode_timeout_ms (AKM_TRANSCODE_TIMEOUT_MS)".into()));
+        }
+        match (&self.admin_app_id, &self.admin_app_secret) {
+            (None, None) => {}
+            (Some(id), Some(secret)) => {
+                crate::domain::app::AppId::parse(id)
+                    .map_err(|e| ConfigError(format!("admin_app_id (AKM_ADMIN_APP_ID): {e}")))?;
+                if secret.expose().chars().count() < 32 {
+                    return Err(ConfigError(
+                        "admin_app_secret (AKM_ADMIN_APP_SECRET) must have at least 32 characters"
+                            .into(),
+                    ));
+                }
+            }
+            _ => {
+                return Err(ConfigError(
+                    "AKM_ADMIN_APP_ID and AKM_ADMIN_APP_SECRET go together".into(),
+                ))
+            }
+        }
+        match (&self.province_app_id, &self.province_app_secret) {
+            (None, None) | (Some(_), Some(_)) => {}
+            _ => {
+                return Err(ConfigError(
+                    "AKM_PROVINCE_APP_ID and AKM_PROVINCE_APP_SECRET go together".into(),
+                ))
+            }
+        }
+        if let Some(id) = &self.province_app_id {
+            crate::domain::app::AppId::parse(id)
+                .map_err(|e| ConfigError(format!("province_app_id (AKM_PROVINCE_APP_ID): {e}")))?;
         }
         Ok(())
     }
@@ -412,6 +493,21 @@ mod tests {
                 .to_string()
                 .contains("AKM_CITY_NO"));
             assert!(Settings::load(Some(Path::new("missing.toml"))).is_err());
+            jail.set_env("AKM_CITY_NO", "340100");
+            assert_eq!(
+                Settings::load(None).map_err(|e| e.to_string())?.auth,
+                AuthMode::On,
+                "signing is on by default"
+            );
+            jail.set_env("AKM_ADMIN_APP_ID", "ops");
+            jail.set_env("AKM_ADMIN_APP_SECRET", "too-short");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("AKM_ADMIN_APP_SECRET") && e.contains("32"),
+                "{e}"
+            );
+            jail.set_env("AKM_ADMIN_APP_SECRET", "0123456789abcdef0123456789abcdef");
+            assert!(Settings::load(None).is_ok());
             Ok(())
         });
     }
@@ -434,13 +530,13 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         let s = Settings {
-            admin_token: Some(Secret::new("s3cret-token")),
+            admin_app_secret: Some(Secret::new("s3cret-token")),
             ..Settings::default()
         };
         let shown = format!("{s:?} {}", serde_json::to_string(&s).unwrap());
         assert!(!shown.contains("s3cret-token"), "{shown}");
         assert_eq!(
-            s.admin_token.as_ref().map(Secret::expose),
+            s.admin_app_secret.as_ref().map(Secret::expose),
             Some("s3cret-token")
         );
     }

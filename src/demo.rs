@@ -1,11 +1,15 @@
 //! Demo data for `akm serve --role all`: target configs for the spec's
-//! target types, three residents, their cards in the card simulator, and a
-//! fresh QR code with a ready-to-paste transcode curl. Runs beside
+//! target types, three residents, their cards in the card simulator, a
+//! terminal app and a card-system app at the city, and a fresh QR code with
+//! a ready-to-paste signed `akm call`. Runs beside
 //! `startup` (after it), never inside it.
 
+use crate::clock;
 use crate::config::Settings;
+use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
 use crate::domain::{CityNo, TargetType};
+use crate::service::apps::{generate_secret, Apps};
 use crate::service::qr::QrRequest;
 use crate::startup::Platform;
 
@@ -27,9 +31,23 @@ fn scenes_for(t: &str) -> &'static str {
     }
 }
 
+/// The demo's apps at the city, re-keyed on every start (a secret is shown once).
+pub const TERMINAL_APP: &str = "demo-terminal";
+pub const CARD_APP: &str = "demo-card-system";
+
+/// What the demo prints: a ready-to-paste signed transcode, and the
+/// card-system app a reader can post callbacks with.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// `akm call …` as a terminal.
+    pub call: String,
+    pub card_app: String,
+    pub card_secret: String,
+}
+
 /// Seed (when asked, or when the province holds nothing yet), flush, and
-/// return the demo curl.
-pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<String>> {
+/// return what to print.
+pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<Demo>> {
     let (Some(province), Some(city), Some(card), Some(qr)) =
         (&p.province, &p.city, &p.card_sim, &p.qr)
     else {
@@ -64,6 +82,27 @@ pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<St
     })?;
     province.store.sync().await?;
     city.store.sync().await?;
+    let apps = Apps {
+        store: city.store.clone(),
+        clock: clock::system(),
+    };
+    let scopes = Scopes::parse(&[city_no.region().to_string()], &[])?;
+    let terminal_secret = generate_secret();
+    apps.ensure(
+        &AppId::parse(TERMINAL_APP)?,
+        AppKind::Terminal,
+        scopes.clone(),
+        &terminal_secret,
+    )
+    .await?;
+    let card_secret = generate_secret();
+    apps.ensure(
+        &AppId::parse(CARD_APP)?,
+        AppKind::CardSystem,
+        scopes,
+        &card_secret,
+    )
+    .await?;
     let city_addr = city.addr;
     let body = serde_json::json!({
         "cityNo": city_no.as_str()[..6].to_string(),
@@ -71,9 +110,16 @@ pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<St
         "targetType": health.as_str(),
         "sceneCode": "01002",
     });
-    Ok(Some(format!(
-        "curl -s -X POST http://{city_addr}/api/v1/transcode -H 'Content-Type: application/json' -d '{body}'"
-    )))
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "akm".into());
+    Ok(Some(Demo {
+        call: format!(
+            "{exe} call --app {TERMINAL_APP} --secret {terminal_secret} POST http://{city_addr}/api/v1/transcode '{body}'"
+        ),
+        card_app: CARD_APP.to_string(),
+        card_secret,
+    }))
 }
 
 /// Configs, residents and fused cards of the demo.

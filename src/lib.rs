@@ -8,7 +8,7 @@
 //! DESIGN.md, "Modules", and `tests/it/layers.rs`, which checks it):
 //! `startup`, `demo` -> `api` -> `workers` -> `service` -> `clients` ->
 //! `bus` -> `events` -> `store` -> `durability`, `frame` -> `domain` ->
-//! `protocol`, `config`, `clock`. `sim` stands beside, using only
+//! `protocol`, `signing`, `config`, `clock`. `sim` stands beside, using only
 //! `domain`.
 
 pub mod api;
@@ -23,6 +23,7 @@ pub mod events;
 pub mod frame;
 pub mod protocol;
 pub mod service;
+pub mod signing;
 pub mod sim;
 pub mod startup;
 pub mod store;

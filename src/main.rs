@@ -1,5 +1,5 @@
 //! `akm`: serve a role, run the simulators, import residents, replay a DLQ,
-//! list topics.
+//! list topics, sign and send a request, manage apps.
 
 use std::path::PathBuf;
 
@@ -52,6 +52,62 @@ enum Command {
         #[command(subcommand)]
         action: TopicsAction,
     },
+    /// Sign (SPEC §9) and send one request; print the answer.
+    Call {
+        /// The app id (default: AKM_APP_ID).
+        #[arg(long)]
+        app: Option<String>,
+        /// The app's secret (default: AKM_APP_SECRET).
+        #[arg(long)]
+        secret: Option<String>,
+        /// HMAC-SHA256 (default) or HMAC-SM3.
+        #[arg(long, default_value = "HMAC-SHA256", value_parser = ["HMAC-SHA256", "HMAC-SM3"])]
+        sign_method: String,
+        /// GET, POST, PUT or DELETE.
+        method: String,
+        /// The full URL, e.g. http://127.0.0.1:8081/api/v1/transcode.
+        url: String,
+        /// The JSON body, sent exactly as given.
+        body: Option<String>,
+    },
+    /// Register, list and rotate apps through the apps admin API, as the
+    /// operator app (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET).
+    Apps {
+        /// The node's base URL (default: the province listener).
+        #[arg(long, global = true)]
+        url: Option<String>,
+        #[command(subcommand)]
+        action: AppsCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppsCmd {
+    /// Create (prints the secret once) or update an app.
+    Add {
+        app_id: String,
+        /// terminal, card-system, city or operator.
+        #[arg(long)]
+        kind: String,
+        /// cityNo prefixes, comma-separated (empty: any).
+        #[arg(long, value_delimiter = ',')]
+        city_nos: Vec<String>,
+        /// Target types, comma-separated (empty: any).
+        #[arg(long, value_delimiter = ',')]
+        target_types: Vec<String>,
+        /// Requests per second (0: none).
+        #[arg(long, default_value_t = 0)]
+        rate_limit: u32,
+    },
+    /// The apps, without secrets.
+    List,
+    /// Add a second secret (prints it once), or retire one with --retire.
+    Rotate {
+        app_id: String,
+        /// Retire this secret id instead of adding one.
+        #[arg(long)]
+        retire: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +144,46 @@ fn main() -> anyhow::Result<()> {
             Command::Topics {
                 action: TopicsAction::Apply,
             } => cli::apply(&settings).await,
+            Command::Call {
+                app,
+                secret,
+                sign_method,
+                method,
+                url,
+                body,
+            } => {
+                cli::call(cli::CallArgs {
+                    app,
+                    secret,
+                    sm3: sign_method == "HMAC-SM3",
+                    method,
+                    url,
+                    body,
+                })
+                .await
+            }
+            Command::Apps { url, action } => {
+                let action = match action {
+                    AppsCmd::Add {
+                        app_id,
+                        kind,
+                        city_nos,
+                        target_types,
+                        rate_limit,
+                    } => cli::AppsAction::Add {
+                        app_id,
+                        kind,
+                        city_nos,
+                        target_types,
+                        rate_limit,
+                    },
+                    AppsCmd::List => cli::AppsAction::List,
+                    AppsCmd::Rotate { app_id, retire } => {
+                        cli::AppsAction::Rotate { app_id, retire }
+                    }
+                };
+                cli::apps(&settings, url, action).await
+            }
         }
     })
 }

@@ -13,19 +13,26 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::state::{AdminToken, NodeApi, ProvinceApi};
+use crate::api::edge::Edge;
+use crate::api::server::{self, ConnLimits};
+use crate::api::state::{NodeApi, ProvinceApi};
 use crate::bus::{Bus, Topic, Topics};
 use crate::clients::province::ProvinceClient;
+use crate::clients::{Alerts, Signing};
 use crate::clock::{self, SharedClock};
-use crate::config::{BusKind, Settings};
+use crate::config::{AuthMode, BusKind, Settings};
+use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::durability::Durable;
 use crate::service::admin::Admin;
+use crate::service::apps::{self, Apps};
 use crate::service::decode::Decoder;
+use crate::service::gate::Gate;
 use crate::service::pending::Pending;
 use crate::service::qr::QrIssuer;
 use crate::service::sources::{ConfigSource, IdentitySource};
 use crate::service::trade::{Emitter, TradeDesk};
 use crate::service::transcode::{TranscodeIngress, Transcoder};
+use crate::signing::{SignMethod, Signer};
 use crate::sim::{CardSim, PushSim};
 use crate::store::Store;
 use crate::workers::forwarder::{self, Forwarder};
@@ -107,8 +114,14 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Platform>
 
 /// What differs between the roles, decided once here.
 enum RoleSpec {
-    Province { push_url: String },
-    City { province_url: String },
+    Province {
+        push_url: String,
+    },
+    City {
+        province_url: String,
+        /// This city's app at the province, when it signs.
+        signing: Option<Signing>,
+    },
 }
 
 /// Start `roles` with `settings` and `clock` (tests move time with a
@@ -119,6 +132,12 @@ pub async fn start_with_clock(
     clock: SharedClock,
 ) -> anyhow::Result<Platform> {
     let settings = Arc::new(settings);
+    if settings.auth == AuthMode::Off {
+        tracing::warn!("AKM_AUTH=off: NO caller is authenticated and every scope check is off. For local development only; never run a deployment like this.");
+    }
+    if settings.card_hosts.is_none() {
+        tracing::warn!("AKM_CARD_HOSTS is not set: a transcode config may name any host; set it to the card systems' hosts");
+    }
     let cancel = CancellationToken::new();
     let mut p = Platform {
         province: None,
@@ -172,9 +191,13 @@ pub async fn start_with_clock(
             .clone()
             .or_else(|| p.province_url())
             .unwrap_or_else(|| format!("http://{}", settings.province_listen));
+        let signing = city_app(&settings, p.province.as_ref(), &wiring.clock).await?;
         let (node, _) = wiring
             .node(
-                RoleSpec::City { province_url },
+                RoleSpec::City {
+                    province_url,
+                    signing,
+                },
                 &dir_c,
                 &settings.city_listen,
             )
@@ -231,6 +254,7 @@ impl Wiring {
         };
         let http = crate::clients::http_client();
         let schedule = Schedule::new(s.retry_max);
+        let alerts = Alerts::default();
         let (role, node_id, configs, identity, emitter) = match &spec {
             RoleSpec::Province { .. } => (
                 "province",
@@ -244,8 +268,16 @@ impl Wiring {
                     subject_key: store.secret("subject")?,
                 },
             ),
-            RoleSpec::City { province_url } => {
-                let province = ProvinceClient::new(http.clone(), province_url);
+            RoleSpec::City {
+                province_url,
+                signing,
+            } => {
+                let province = ProvinceClient::new(
+                    http.clone(),
+                    province_url,
+                    signing.clone(),
+                    alerts.clone(),
+                );
                 (
                     "city",
                     format!("city-{}", s.city_no),
@@ -256,9 +288,35 @@ impl Wiring {
             }
         };
         let pending = Arc::new(Pending::new(s.max_pending));
+        let subject_key = store.secret("subject")?;
+        let gate = Arc::new(Gate::new(
+            store.clone(),
+            clock.clone(),
+            s.auth == AuthMode::On,
+            subject_key.clone(),
+        ));
+        let apps = Apps {
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        if let (Some(id), Some(secret)) = (&s.admin_app_id, &s.admin_app_secret) {
+            apps.ensure(
+                &AppId::parse(id)?,
+                AppKind::Operator,
+                Scopes::default(),
+                secret.expose(),
+            )
+            .await?;
+        }
         let relay_wake = Arc::new(Notify::new());
         let admin = Admin {
             store: store.clone(),
+            card_hosts: s.card_hosts.as_ref().map(|h| {
+                h.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            }),
         };
         let api = Arc::new(NodeApi {
             role,
@@ -285,6 +343,9 @@ impl Wiring {
                 clock: clock.clone(),
             },
             admin: admin.clone(),
+            apps,
+            gate: gate.clone(),
+            alerts: alerts.clone(),
         });
 
         // The reply partition is owned before the listener serves.
@@ -309,6 +370,7 @@ impl Wiring {
                 identity,
                 http: http.clone(),
                 clock: clock.clone(),
+                subject_key,
             }),
             node_id: node_id.clone(),
             limit: Arc::new(Semaphore::new(s.transcode_concurrency)),
@@ -322,10 +384,18 @@ impl Wiring {
             )));
         }
         let qr = match &spec {
-            RoleSpec::City { province_url } => {
+            RoleSpec::City {
+                province_url,
+                signing,
+            } => {
                 let f = Forwarder {
                     bus: bus.clone(),
-                    province: ProvinceClient::new(http.clone(), province_url),
+                    province: ProvinceClient::new(
+                        http.clone(),
+                        province_url,
+                        signing.clone(),
+                        alerts.clone(),
+                    ),
                     schedule,
                     timeout: s.http_timeout,
                     cancel: cancel.clone(),
@@ -373,7 +443,18 @@ impl Wiring {
                 "transcoder group not fully assigned after 60 s; serving anyway"
             );
         }
-        let token = AdminToken(s.admin_token.clone());
+        self.tasks.push(tokio::spawn(trim_audit(
+            store.clone(),
+            clock.clone(),
+            s.audit_retention_days,
+            cancel.clone(),
+        )));
+        let edge = Arc::new(Edge::new(
+            gate,
+            s.request_timeout,
+            s.body_timeout,
+            s.max_inflight,
+        ));
         let app = match &qr {
             Some(qr) => crate::api::router::province(
                 api,
@@ -381,21 +462,22 @@ impl Wiring {
                     admin,
                     qr: qr.clone(),
                 }),
-                token,
+                edge,
             ),
-            None => crate::api::router::city(api, token),
+            None => crate::api::router::city(api, edge),
         };
         let listener = bind(role, listen).await?;
         let addr = listener.local_addr()?;
-        let stop = cancel.clone();
-        self.tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "listener stopped");
-            }
-        }));
+        let limits = ConnLimits {
+            header_timeout: s.header_timeout,
+            max_connections: s.max_connections,
+        };
+        self.tasks.push(tokio::spawn(server::serve(
+            listener,
+            app,
+            limits,
+            cancel.clone(),
+        )));
         tracing::info!(role, %addr, data_dir = %dir.display(), bus = bus.backend(), reply_partition, "listening");
         Ok((
             RunningNode {
@@ -408,6 +490,66 @@ impl Wiring {
             },
             qr,
         ))
+    }
+}
+
+/// The app a city signs its calls to the province with: the configured
+/// one; in role `all` also registered at the province here (generated when
+/// not configured), scoped to the city's prefecture.
+async fn city_app(
+    s: &Settings,
+    province: Option<&RunningNode>,
+    clock: &SharedClock,
+) -> anyhow::Result<Option<Signing>> {
+    let configured = match (&s.province_app_id, &s.province_app_secret) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.expose().to_string())),
+        _ => None,
+    };
+    let (id, secret) = match (configured, province) {
+        (Some(c), None) => c,
+        (None, None) => {
+            if s.auth == AuthMode::On {
+                tracing::warn!("AKM_PROVINCE_APP_ID is not set: this city calls the province unsigned, and a province with signing on refuses it");
+            }
+            return Ok(None);
+        }
+        (c, Some(p)) => {
+            let (id, secret) = c.unwrap_or_else(|| {
+                (
+                    format!("city-{}", s.city_no.region()),
+                    apps::generate_secret(),
+                )
+            });
+            let province_apps = Apps {
+                store: p.store.clone(),
+                clock: clock.clone(),
+            };
+            let scopes = Scopes::parse(&[s.city_no.region().to_string()], &[])?;
+            province_apps
+                .ensure(&AppId::parse(&id)?, AppKind::City, scopes, &secret)
+                .await?;
+            (id, secret)
+        }
+    };
+    Ok(Some(Signing {
+        signer: Signer::new(id, secret, SignMethod::HmacSha256),
+        clock: clock.clone(),
+    }))
+}
+
+/// Every hour: remove audit records past their retention.
+async fn trim_audit(store: Store, clock: SharedClock, days: u32, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        let before = clock.now_ms() - i64::from(days) * 86_400_000;
+        match store.trim_audit(before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "audit records past retention removed"),
+            Err(e) => tracing::error!(error = %crate::service::chain(&e), "audit trim failed"),
+        }
     }
 }
 

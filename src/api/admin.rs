@@ -1,34 +1,22 @@
 //! Admin API (SPEC §7): residents, fused cards, QR issuing (province) and
-//! transcode configs (both roles). Guarded by `AKM_ADMIN_TOKEN` when set.
+//! transcode configs, apps and the audit trail (both roles). Only operator
+//! apps reach these handlers (`edge.rs`).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
 
-use super::state::{AdminToken, NodeApi, ProvinceApi};
+use axum::extract::{Path, Query, State};
+
+use super::state::{NodeApi, ProvinceApi};
 use super::{ApiError, Body};
+use crate::domain::app::AppId;
 use crate::domain::resident::{self, FusedCard, Resident, TranscodeConfig};
-use crate::domain::TargetType;
+use crate::domain::{ParseError, TargetType};
 use crate::protocol::Envelope;
+use crate::service::apps::{AppInput, AppView, NewSecret};
 use crate::service::qr::{Issued, QrRequest};
-
-/// Require `Authorization: Bearer <admin_token>` when a token is configured.
-pub async fn guard(State(token): State<AdminToken>, req: Request, next: Next) -> Response {
-    if let Some(token) = &token.0 {
-        let given = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.expose()) {
-            return ApiError::Unauthorized("管理接口需要有效的Authorization: Bearer令牌")
-                .into_response();
-        }
-    }
-    next.run(req).await
-}
+use crate::store::{AuditFilter, AuditRecord};
 
 /// `PUT /admin/v1/residents`
 pub async fn put_resident(
@@ -66,4 +54,106 @@ pub async fn put_config(
 ) -> Result<Envelope<TranscodeConfig>, ApiError> {
     api.admin.put_config(&c).await?;
     Ok(Envelope::ok(c, "保存成功"))
+}
+
+/// `PUT /admin/v1/apps/{appId}`: create (answers the secret, once) or update.
+pub async fn put_app(
+    State(api): State<Arc<NodeApi>>,
+    Path(id): Path<String>,
+    Body(input): Body<AppInput>,
+) -> Result<Envelope<Option<NewSecret>>, ApiError> {
+    let id = AppId::parse(&id)?;
+    let created = api.apps.put(&id, input).await?;
+    let msg = if created.is_some() {
+        "应用已创建，密钥仅显示一次"
+    } else {
+        "应用已更新"
+    };
+    Ok(Envelope::ok(created, msg))
+}
+
+/// `POST /admin/v1/apps/{appId}/secrets`: a second secret for rotation.
+pub async fn add_secret(
+    State(api): State<Arc<NodeApi>>,
+    Path(id): Path<String>,
+) -> Result<Envelope<NewSecret>, ApiError> {
+    let id = AppId::parse(&id)?;
+    Ok(Envelope::ok(
+        api.apps.add_secret(&id).await?,
+        "密钥已创建，仅显示一次",
+    ))
+}
+
+/// `DELETE /admin/v1/apps/{appId}/secrets/{secretId}`: retire a secret.
+pub async fn retire_secret(
+    State(api): State<Arc<NodeApi>>,
+    Path((id, secret)): Path<(String, String)>,
+) -> Result<Envelope<()>, ApiError> {
+    let id = AppId::parse(&id)?;
+    api.apps.retire_secret(&id, &secret).await?;
+    Ok(Envelope::done("密钥已停用"))
+}
+
+/// `GET /admin/v1/apps`: the apps, without secrets.
+pub async fn list_apps(
+    State(api): State<Arc<NodeApi>>,
+) -> Result<Envelope<Vec<AppView>>, ApiError> {
+    Ok(Envelope::ok(api.apps.list()?, "查询成功"))
+}
+
+/// `DELETE /admin/v1/apps/{appId}`.
+pub async fn remove_app(
+    State(api): State<Arc<NodeApi>>,
+    Path(id): Path<String>,
+) -> Result<Envelope<()>, ApiError> {
+    let id = AppId::parse(&id)?;
+    api.apps.remove(&id).await?;
+    Ok(Envelope::done("应用已删除"))
+}
+
+fn ms_param(q: &HashMap<String, String>, name: &'static str) -> Result<Option<i64>, ParseError> {
+    q.get(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ParseError::malformed(name, "应为毫秒时间戳"))
+        })
+        .transpose()
+}
+
+/// `GET /admin/v1/audit?idcardNo=&appId=&from=&to=&limit=`: newest first;
+/// `idcardNo` is matched through its pseudonym and never stored.
+pub async fn audit(
+    State(api): State<Arc<NodeApi>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Envelope<Vec<AuditRecord>>, ApiError> {
+    let subject_id = match q.get("idcardNo").filter(|v| !v.is_empty()) {
+        Some(id) => Some(api.gate.subject(&resident::idcard_no(id)?)),
+        None => None,
+    };
+    let app_id = match q.get("appId").filter(|v| !v.is_empty()) {
+        Some(a) => Some(AppId::parse(a)?.to_string()),
+        None => None,
+    };
+    let limit = match q.get("limit").filter(|v| !v.is_empty()) {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ParseError::malformed("limit", "应为1至1000"))?,
+        None => 100,
+    };
+    let filter = AuditFilter {
+        subject_id,
+        app_id,
+        from_ms: ms_param(&q, "from")?,
+        to_ms: ms_param(&q, "to")?,
+        limit,
+    };
+    let records = api
+        .admin
+        .store
+        .audit(&filter)
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(Envelope::ok(records, "查询成功"))
 }

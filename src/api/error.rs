@@ -1,6 +1,6 @@
 //! The one place errors become the spec's envelope: [`ApiError`] (a body
-//! that is not a JSON object, a field that did not parse, a refused
-//! credential, or a service's error) gets its errCode, HTTP status and
+//! that is not a JSON object, a field that did not parse, or a service's
+//! error, refused credentials included) gets its errCode, HTTP status and
 //! Chinese errMsg here. A 5xxx is logged with its cause chain; a 5000's
 //! text is never answered.
 
@@ -22,9 +22,6 @@ pub enum ApiError {
     /// A field did not parse (4001, 4002, 4006 or 4008 by its kind).
     #[error(transparent)]
     Field(#[from] ParseError),
-    /// 4010: missing or bad credentials.
-    #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
     /// What a service answered.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -35,7 +32,6 @@ impl ApiError {
         match self {
             ApiError::Body(_) => ErrCode::BadRequest,
             ApiError::Field(e) => e.code(),
-            ApiError::Unauthorized(_) => ErrCode::Unauthorized,
             ApiError::Service(e) => e.code(),
         }
     }
@@ -45,7 +41,6 @@ impl ApiError {
         match self {
             ApiError::Body(why) => format!("请求体格式错误：{why}"),
             ApiError::Field(e) => e.message(),
-            ApiError::Unauthorized(why) => format!("认证失败：{why}"),
             ApiError::Service(e) => e.message(),
         }
     }

@@ -90,6 +90,22 @@ impl Fields {
         }
     }
 
+    /// An optional list of strings (absent = empty).
+    pub fn opt_strings(&self, name: &'static str) -> Result<Vec<String>, ParseError> {
+        match self.lookup(&[name]) {
+            None => Ok(Vec::new()),
+            Some((_, Value::Array(items))) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ParseError::malformed(name, "应为字符串数组"))
+                })
+                .collect(),
+            Some((name, _)) => Err(ParseError::malformed(name, "应为字符串数组")),
+        }
+    }
+
     /// A JSON-string field that may also arrive as a JSON object/array
     /// (`targetObject`): returned as a JSON string, validated to parse.
     pub fn opt_json_string(&self, name: &'static str) -> Result<Option<String>, ParseError> {

@@ -5,37 +5,95 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequest, Request};
+use std::sync::Arc;
 
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+
+use super::edge::Meta;
 use super::fields::{Fields, MAX_BODY};
 use super::ApiError;
+use crate::domain::app::Service;
+use crate::domain::app::{AppKind, Scopes};
 use crate::domain::resident::{self, FusedCard, Resident, TranscodeConfig};
 use crate::domain::{
     bounded, CityNo, ParseError, QrToken, SceneCode, TargetId, TargetType, TradeNo, TradeTime,
 };
+use crate::service::apps::AppInput;
 use crate::service::decode::CodeQuery;
+use crate::service::gate::{AuditEntry, Caller, Gate};
 use crate::service::qr::QrRequest;
 use crate::service::sources::ConfigQuery;
 use crate::service::trade::TradeReport;
 use crate::service::transcode::TranscodeInput;
+use crate::service::ServiceError;
+
+/// What a service request asks about, for the caller's scopes.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub service: Service,
+    pub city: &'a CityNo,
+    pub target: &'a TargetType,
+    pub scene: Option<SceneCode>,
+}
 
 /// A request type parsed from a JSON object's fields.
 pub trait FromFields: Sized {
     fn from_fields(f: &Fields) -> Result<Self, ParseError>;
+
+    /// The cityNo and targetType the caller's scopes must cover (service
+    /// requests); `None` for admin bodies.
+    fn scope(&self) -> Option<Scope<'_>> {
+        None
+    }
 }
 
-/// The extractor: a body of at most 64 KiB, a JSON object, parsed as `T`.
+/// The extractor: a body of at most 64 KiB, a JSON object, parsed as `T`,
+/// then the caller's scopes and rate limit checked against it (4013,
+/// 4029), before the handler runs.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: FromFields> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
-            .await
-            .map_err(|_| ApiError::Body(format!("请求体超过{}KB上限", MAX_BODY / 1024)))?;
-        Ok(Body(T::from_fields(&Fields::from_bytes(&bytes)?)?))
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+            ApiError::Body(format!("请求体超过{}KB上限", MAX_BODY / 1024)).into_response()
+        })?;
+        let fields = Fields::from_bytes(&bytes).map_err(IntoResponse::into_response)?;
+        let t = T::from_fields(&fields).map_err(|e| ApiError::from(e).into_response())?;
+        let (Some(caller), Some(gate), Some(meta)) = (
+            parts.extensions.get::<Caller>(),
+            parts.extensions.get::<Arc<Gate>>(),
+            parts.extensions.get::<Meta>(),
+        ) else {
+            // Every route is behind the edge; without its caller, refuse.
+            return Err(
+                ApiError::from(ServiceError::Unauthorized("未经签名校验的请求")).into_response(),
+            );
+        };
+        if let Some(scope) = t.scope() {
+            if let Err(e) = gate.authorize(caller, Some(scope.city), Some(scope.target)) {
+                if e.code() == crate::protocol::ErrCode::Forbidden {
+                    gate.audit(AuditEntry {
+                        app_id: &meta.app_id,
+                        service: scope.service,
+                        city: Some(scope.city),
+                        target: Some(scope.target),
+                        scene: scope.scene,
+                        terminal_id: &meta.terminal_id,
+                        operator: &meta.operator,
+                        subject_id: "",
+                        err_code: e.code().code(),
+                    });
+                    tracing::warn!(app_id = %meta.app_id, service = scope.service.as_str(), city = %scope.city, target = %scope.target, "request outside the caller's scopes refused");
+                }
+                return Err(ApiError::from(e).into_response());
+            }
+        }
+        Ok(Body(t))
     }
 }
 
@@ -59,6 +117,15 @@ impl FromFields for CodeQuery {
             scene: f.opt_any(SCENE)?.map(SceneCode::parse).transpose()?,
         })
     }
+
+    fn scope(&self) -> Option<Scope<'_>> {
+        Some(Scope {
+            service: Service::Decode,
+            city: &self.city,
+            target: &self.target,
+            scene: self.scene,
+        })
+    }
 }
 
 impl FromFields for TranscodeInput {
@@ -66,6 +133,13 @@ impl FromFields for TranscodeInput {
         Ok(TranscodeInput {
             query: CodeQuery::from_fields(f)?,
             target_object: f.opt_json_string("targetObject")?.unwrap_or_default(),
+        })
+    }
+
+    fn scope(&self) -> Option<Scope<'_>> {
+        self.query.scope().map(|s| Scope {
+            service: Service::Transcode,
+            ..s
         })
     }
 }
@@ -96,6 +170,15 @@ impl FromFields for TradeReport {
             state: bounded("tradeState", f.req("tradeState")?, 32)?,
         })
     }
+
+    fn scope(&self) -> Option<Scope<'_>> {
+        Some(Scope {
+            service: Service::Callback,
+            city: &self.city,
+            target: &self.target,
+            scene: None,
+        })
+    }
 }
 
 impl FromFields for ConfigQuery {
@@ -104,6 +187,15 @@ impl FromFields for ConfigQuery {
         Ok(ConfigQuery {
             city: CityNo::parse(f.req("cityNo")?)?,
             target: TargetType::parse(f.req_any(TARGET)?)?,
+        })
+    }
+
+    fn scope(&self) -> Option<Scope<'_>> {
+        Some(Scope {
+            service: Service::ConfigQuery,
+            city: &self.city,
+            target: &self.target,
+            scene: None,
         })
     }
 }
@@ -187,6 +279,23 @@ impl FromFields for TranscodeConfig {
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
+        })
+    }
+}
+
+impl FromFields for AppInput {
+    /// `kind`, `cityNos`, `targetTypes`, `rateLimit` (per second; absent or 0 = none).
+    fn from_fields(f: &Fields) -> Result<Self, ParseError> {
+        let kind = AppKind::parse(f.req("kind")?)?;
+        let city_nos = f.opt_strings("cityNos")?;
+        let target_types = f.opt_strings("targetTypes")?;
+        let rate = f.opt_u64("rateLimit")?.unwrap_or(0);
+        let rate_limit =
+            u32::try_from(rate).map_err(|_| ParseError::malformed("rateLimit", "过大"))?;
+        Ok(AppInput {
+            kind,
+            scopes: Scopes::parse(&city_nos, &target_types)?,
+            rate_limit,
         })
     }
 }

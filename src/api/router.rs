@@ -1,39 +1,48 @@
-//! The routes of each role: every node serves the four services, `/health`
-//! and the config admin; the province also serves residents, cards and QR
-//! issuing.
+//! The routes of each role: every node serves the four services, the
+//! config, apps and audit admin, and the probes; the province also serves
+//! residents, cards and QR issuing. Every route but the probes passes the
+//! edge (`edge.rs`).
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-use super::state::{AdminToken, NodeApi, ProvinceApi};
-use super::{admin, fields::MAX_BODY, services};
+use super::edge::{edge, Edge};
+use super::state::{NodeApi, ProvinceApi};
+use super::{admin, services};
 
-fn common(api: Arc<NodeApi>, token: &AdminToken) -> Router {
-    let admin_routes = Router::new()
-        .route("/admin/v1/transcode-configs", put(admin::put_config))
-        .layer(axum::middleware::from_fn_with_state(
-            token.clone(),
-            admin::guard,
-        ));
+fn common(api: Arc<NodeApi>) -> Router {
     Router::new()
         .route("/api/v1/decode", post(services::decode))
         .route("/api/v1/transcode", post(services::transcode))
         .route("/api/v1/callback", post(services::callback))
         .route("/api/v1/transcode-config", post(services::config_query))
+        .route("/admin/v1/transcode-configs", put(admin::put_config))
+        .route("/admin/v1/apps", get(admin::list_apps))
+        .route(
+            "/admin/v1/apps/{appId}",
+            put(admin::put_app).delete(admin::remove_app),
+        )
+        .route("/admin/v1/apps/{appId}/secrets", post(admin::add_secret))
+        .route(
+            "/admin/v1/apps/{appId}/secrets/{secretId}",
+            delete(admin::retire_secret),
+        )
+        .route("/admin/v1/audit", get(admin::audit))
+        .route("/livez", get(services::livez))
+        .route("/readyz", get(services::readyz))
         .route("/health", get(services::health))
-        .merge(admin_routes)
         .with_state(api)
 }
 
 /// A city node's routes.
-pub fn city(api: Arc<NodeApi>, token: AdminToken) -> Router {
-    common(api, &token).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+pub fn city(api: Arc<NodeApi>, edge_state: Arc<Edge>) -> Router {
+    common(api).layer(axum::middleware::from_fn_with_state(edge_state, edge))
 }
 
 /// The province's routes.
-pub fn province(api: Arc<NodeApi>, province: Arc<ProvinceApi>, token: AdminToken) -> Router {
+pub fn province(api: Arc<NodeApi>, province: Arc<ProvinceApi>, edge_state: Arc<Edge>) -> Router {
     let own = Router::new()
         .route("/admin/v1/residents", put(admin::put_resident))
         .route(
@@ -41,12 +50,8 @@ pub fn province(api: Arc<NodeApi>, province: Arc<ProvinceApi>, token: AdminToken
             put(admin::put_card),
         )
         .route("/admin/v1/qrcodes", post(admin::issue))
-        .layer(axum::middleware::from_fn_with_state(
-            token.clone(),
-            admin::guard,
-        ))
         .with_state(province);
-    common(api, &token)
+    common(api)
         .merge(own)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(edge_state, edge))
 }

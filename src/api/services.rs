@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
+use axum::Extension;
 
+use super::edge::Meta;
 use super::{ApiError, Body};
+use crate::domain::app::Service;
 use crate::domain::resident::{Identity, TargetCode, TranscodeConfig};
 use crate::protocol::Envelope;
 use crate::service::decode::CodeQuery;
+use crate::service::gate::AuditEntry;
 use crate::service::sources::ConfigQuery;
 use crate::service::trade::{Outcome, TradeReport};
 use crate::service::transcode::TranscodeInput;
@@ -17,20 +21,47 @@ use crate::service::ServiceError;
 
 use super::state::NodeApi;
 
-/// `POST /api/v1/decode` (7.2).
-pub async fn decode(
-    State(api): State<Arc<NodeApi>>,
-    Body(q): Body<CodeQuery>,
-) -> Result<Envelope<Identity>, ApiError> {
-    Ok(Envelope::ok(api.decoder.decode(&q).await?, "识读成功"))
+fn audit(api: &NodeApi, meta: &Meta, service: Service, q: &CodeQuery, subject: &str, code: &str) {
+    api.gate.audit(AuditEntry {
+        app_id: &meta.app_id,
+        service,
+        city: Some(&q.city),
+        target: Some(&q.target),
+        scene: q.scene,
+        terminal_id: &meta.terminal_id,
+        operator: &meta.operator,
+        subject_id: subject,
+        err_code: code,
+    });
 }
 
-/// `POST /api/v1/transcode` (7.3): request-reply over the bus.
+/// `POST /api/v1/decode` (7.2); audited whatever the outcome.
+pub async fn decode(
+    State(api): State<Arc<NodeApi>>,
+    Extension(meta): Extension<Meta>,
+    Body(q): Body<CodeQuery>,
+) -> Result<Envelope<Identity>, ApiError> {
+    let answer = api.decoder.decode(&q).await;
+    let (subject, code) = match &answer {
+        Ok(who) => (api.gate.subject(&who.idcard_no), "200"),
+        Err(e) => (String::new(), e.code().code()),
+    };
+    audit(&api, &meta, Service::Decode, &q, &subject, code);
+    Ok(Envelope::ok(answer?, "识读成功"))
+}
+
+/// `POST /api/v1/transcode` (7.3): request-reply over the bus; audited
+/// whatever the outcome.
 pub async fn transcode(
     State(api): State<Arc<NodeApi>>,
+    Extension(meta): Extension<Meta>,
     Body(input): Body<TranscodeInput>,
 ) -> Result<Envelope<Vec<TargetCode>>, ApiError> {
-    let (codes, msg) = api.transcode.transcode(input).await?;
+    let q = input.query.clone();
+    let (answer, subject) = api.transcode.transcode(input).await;
+    let code = answer.as_ref().map_or_else(|e| e.code().code(), |_| "200");
+    audit(&api, &meta, Service::Transcode, &q, &subject, code);
+    let (codes, msg) = answer?;
     Ok(Envelope::ok(codes, msg))
 }
 
@@ -61,6 +92,21 @@ pub async fn config_query(
             target: q.target,
         })?;
     Ok(Envelope::ok(config, "查询成功"))
+}
+
+/// `GET /livez`: the process answers.
+pub async fn livez() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"live": true}))
+}
+
+/// `GET /readyz`: ready to serve, with the alerts an operator must act on
+/// (a province refusing this city's credentials, say).
+pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "ready": true,
+        "role": api.role,
+        "alerts": api.alerts.list(),
+    }))
 }
 
 /// `GET /health`: liveness with a little state.

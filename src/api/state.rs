@@ -1,8 +1,12 @@
 //! What the handlers of a node hold: the node's services, chosen at start.
 
-use crate::config::Secret;
+use std::sync::Arc;
+
+use crate::clients::Alerts;
 use crate::service::admin::Admin;
+use crate::service::apps::Apps;
 use crate::service::decode::Decoder;
+use crate::service::gate::Gate;
 use crate::service::qr::QrIssuer;
 use crate::service::sources::ConfigSource;
 use crate::service::trade::TradeDesk;
@@ -18,6 +22,10 @@ pub struct NodeApi {
     pub trades: TradeDesk,
     pub transcode: TranscodeIngress,
     pub admin: Admin,
+    pub apps: Apps,
+    pub gate: Arc<Gate>,
+    /// Problems an operator must act on (shown by `/readyz`).
+    pub alerts: Alerts,
 }
 
 /// The province's own admin services: residents, cards, QR issuing.
@@ -26,7 +34,3 @@ pub struct ProvinceApi {
     pub admin: Admin,
     pub qr: QrIssuer,
 }
-
-/// The admin guard's token (`AKM_ADMIN_TOKEN`); `None` leaves admin open.
-#[derive(Debug, Clone)]
-pub struct AdminToken(pub Option<Secret>);

@@ -27,7 +27,7 @@ pub async fn generate(
     req: &GenerateRequest<'_>,
     timeout: Duration,
 ) -> Result<Vec<TargetCode>, CallError> {
-    let env = call::<_, Vec<TargetCode>>(http, url, req, timeout).await?;
+    let (_, env) = call::<_, Vec<TargetCode>>(http, url, req, timeout, None).await?;
     if !env.is_ok() {
         return Err(CallError::Refused {
             code: env.err_code,

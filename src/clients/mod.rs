@@ -7,6 +7,8 @@ pub mod card;
 pub mod province;
 pub mod push;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
@@ -15,6 +17,38 @@ use crate::protocol::Envelope;
 
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The largest answer body read from a party; more is that party's failure.
+pub const MAX_ANSWER: usize = 256 * 1024;
+
+/// Problems an operator must act on, by party (shown by `/readyz`).
+#[derive(Debug, Clone, Default)]
+pub struct Alerts(Arc<Mutex<BTreeMap<&'static str, String>>>);
+
+impl Alerts {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Raise (or replace) the alert of `party`; logged at error.
+    pub fn raise(&self, party: &'static str, what: String) {
+        tracing::error!(party, alert = %what, "operator action needed");
+        self.map().insert(party, what);
+    }
+
+    pub fn clear(&self, party: &'static str) {
+        if self.map().remove(party).is_some() {
+            tracing::info!(party, "alert cleared");
+        }
+    }
+
+    /// `"party: what"` lines.
+    pub fn list(&self) -> Vec<String> {
+        self.map()
+            .iter()
+            .map(|(p, w)| format!("{p}: {w}"))
+            .collect()
+    }
+}
 
 /// Why a synchronous call to a party failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +64,7 @@ pub enum CallError {
     BadAnswer {
         status: u16,
         #[source]
-        source: reqwest::Error,
+        source: serde_json::Error,
     },
     /// The party answered with an error envelope.
     #[error("refused with {code}: {msg}")]
@@ -38,6 +72,54 @@ pub enum CallError {
     /// A success envelope without the data it must carry.
     #[error("success without data")]
     NoData,
+    /// The answer body is larger than [`MAX_ANSWER`].
+    #[error("answer larger than {MAX_ANSWER} bytes")]
+    TooLarge,
+}
+
+/// Read an answer body, at most [`MAX_ANSWER`] bytes.
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, CallError> {
+    if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(CallError::TooLarge);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(CallError::transport)? {
+        if out.len() + chunk.len() > MAX_ANSWER {
+            return Err(CallError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// An outbound request: JSON body, timeout, and signature headers when given.
+fn request(
+    http: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+    signer: Option<&Signing>,
+) -> reqwest::RequestBuilder {
+    let mut req = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(timeout);
+    if let Some(s) = signer {
+        for (k, v) in s
+            .signer
+            .headers_for_url("POST", url, &body, s.clock.now_ms())
+        {
+            req = req.header(k, v);
+        }
+    }
+    req.body(body)
+}
+
+/// How a node signs its calls: the app and the clock of the timestamps.
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub signer: crate::signing::Signer,
+    pub clock: crate::clock::SharedClock,
 }
 
 impl CallError {
@@ -57,22 +139,18 @@ pub(crate) async fn call<B: serde::Serialize + ?Sized, T: serde::de::Deserialize
     url: &str,
     body: &B,
     timeout: Duration,
-) -> Result<Envelope<T>, CallError> {
-    let resp = http
-        .post(url)
-        .json(body)
-        .timeout(timeout)
+    signer: Option<&Signing>,
+) -> Result<(u16, Envelope<T>), CallError> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let resp = request(http, url, bytes, timeout, signer)
         .send()
         .await
         .map_err(CallError::transport)?;
     let status = resp.status().as_u16();
-    resp.json::<Envelope<T>>().await.map_err(|source| {
-        if source.is_timeout() {
-            CallError::Timeout(source)
-        } else {
-            CallError::BadAnswer { status, source }
-        }
-    })
+    let answer = read_capped(resp).await?;
+    serde_json::from_slice::<Envelope<T>>(&answer)
+        .map(|env| (status, env))
+        .map_err(|source| CallError::BadAnswer { status, source })
 }
 
 /// How a delivery attempt ended.
@@ -85,15 +163,21 @@ pub enum Delivery {
         reason: String,
         after: Option<Duration>,
     },
-    /// Permanent: the peer refused this content (4xx other than 429).
+    /// Permanent: the peer refused this content (4xx other than 401, 403, 429).
     Reject { reason: String },
+    /// The peer refused our credentials (401, 403): an operator's mistake
+    /// (a rotated secret), not a bad record.
+    AuthRefused { reason: String },
 }
 
-/// Build the node's shared HTTP client.
+/// Build the node's shared HTTP client: redirects are never followed and
+/// proxies are never taken from the environment.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
@@ -103,6 +187,10 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -
     let snippet: String = body.chars().take(200).collect();
     if status.is_success() {
         Delivery::Done
+    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        Delivery::AuthRefused {
+            reason: format!("HTTP {status}: {snippet}"),
+        }
     } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         Delivery::Retry {
             reason: format!("HTTP {status}: {snippet}"),
@@ -152,18 +240,23 @@ pub fn transport(e: &reqwest::Error) -> Delivery {
     }
 }
 
-/// POST a JSON body and classify the outcome.
+/// POST a JSON body (signed when a signer is given) and classify the outcome.
 pub async fn deliver<T: serde::Serialize + ?Sized>(
     http: &reqwest::Client,
     url: &str,
     body: &T,
     timeout: Duration,
+    signer: Option<&Signing>,
 ) -> Delivery {
-    match http.post(url).json(body).timeout(timeout).send().await {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    match request(http, url, bytes, timeout, signer).send().await {
         Ok(resp) => {
             let status = resp.status();
             let after = retry_after(resp.headers());
-            let text = resp.text().await.unwrap_or_default();
+            let text = match read_capped(resp).await {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => format!("({e})"),
+            };
             classify(status, after, &text)
         }
         Err(e) => transport(&e),
@@ -188,6 +281,10 @@ mod tests {
         assert!(matches!(
             classify(StatusCode::CONFLICT, None, ""),
             Delivery::Reject { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, None, ""),
+            Delivery::AuthRefused { .. }
         ));
     }
 

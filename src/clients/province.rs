@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{call, deliver, CallError, Delivery};
+use super::{call, deliver, Alerts, CallError, Delivery, Signing};
 use crate::domain::resident::{Identity, TranscodeConfig};
 use crate::domain::{CityNo, QrToken, SceneCode, TargetType};
 use crate::events::TradeReported;
@@ -16,7 +16,12 @@ use crate::protocol::ErrCode;
 pub struct ProvinceClient {
     http: reqwest::Client,
     base: String,
+    /// This city's app at the province (`AKM_PROVINCE_APP_ID`).
+    signing: Option<Signing>,
+    alerts: Alerts,
 }
+
+const PARTY: &str = "province";
 
 /// Body of the callback forwarded to the province (spec 7.4 fields).
 #[derive(Debug, Serialize)]
@@ -34,11 +39,49 @@ struct CallbackBody<'a> {
 }
 
 impl ProvinceClient {
-    pub fn new(http: reqwest::Client, base: &str) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        signing: Option<Signing>,
+        alerts: Alerts,
+    ) -> Self {
         ProvinceClient {
             http,
             base: base.trim_end_matches('/').to_string(),
+            signing,
+            alerts,
         }
+    }
+
+    /// A 401/403 raises the alert (our credentials were refused); any
+    /// other answer clears it.
+    fn watch(&self, status: u16) {
+        if status == 401 || status == 403 {
+            self.alerts.raise(
+                PARTY,
+                format!("the province refused this city's credentials (HTTP {status}); check AKM_PROVINCE_APP_ID/AKM_PROVINCE_APP_SECRET and the app's scopes at the province"),
+            );
+        } else {
+            self.alerts.clear(PARTY);
+        }
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<crate::protocol::Envelope<T>, CallError> {
+        let (status, env) = call(
+            &self.http,
+            &self.url(path),
+            body,
+            timeout,
+            self.signing.as_ref(),
+        )
+        .await?;
+        self.watch(status);
+        Ok(env)
     }
 
     fn url(&self, path: &str) -> String {
@@ -63,8 +106,9 @@ impl ProvinceClient {
         if let Some(s) = scene {
             body["sceneCode"] = json!(s.as_str());
         }
-        let env =
-            call::<_, Identity>(&self.http, &self.url("/api/v1/decode"), &body, timeout).await?;
+        let env = self
+            .post::<Identity>("/api/v1/decode", &body, timeout)
+            .await?;
         match (env.is_ok(), env.data) {
             (true, Some(id)) => Ok(id),
             (true, None) => Err(CallError::NoData),
@@ -84,13 +128,9 @@ impl ProvinceClient {
         timeout: Duration,
     ) -> Result<Option<TranscodeConfig>, CallError> {
         let body = json!({"cityNo": city.as_str(), "targetType": target.as_str()});
-        let env = call::<_, TranscodeConfig>(
-            &self.http,
-            &self.url("/api/v1/transcode-config"),
-            &body,
-            timeout,
-        )
-        .await?;
+        let env = self
+            .post::<TranscodeConfig>("/api/v1/transcode-config", &body, timeout)
+            .await?;
         match (env.code(), env.data) {
             (Some(ErrCode::Ok), Some(c)) => Ok(Some(c)),
             (Some(ErrCode::Ok), None) => Err(CallError::NoData),
@@ -115,6 +155,22 @@ impl ProvinceClient {
             msg: &t.msg,
             trade_state: &t.trade_state,
         };
-        deliver(&self.http, &self.url("/api/v1/callback"), &body, timeout).await
+        let d = deliver(
+            &self.http,
+            &self.url("/api/v1/callback"),
+            &body,
+            timeout,
+            self.signing.as_ref(),
+        )
+        .await;
+        match &d {
+            Delivery::AuthRefused { reason } => self.alerts.raise(
+                PARTY,
+                format!("the province refused this city's credentials ({reason}); forwarding retries until an operator fixes AKM_PROVINCE_APP_ID/AKM_PROVINCE_APP_SECRET"),
+            ),
+            Delivery::Done | Delivery::Reject { .. } => self.alerts.clear(PARTY),
+            Delivery::Retry { .. } => {}
+        }
+        d
     }
 }

@@ -40,5 +40,5 @@ pub async fn push(
         trade_state: &n.trade_state,
         trade_time: &n.trade_time,
     };
-    deliver(http, url, &body, timeout).await
+    deliver(http, url, &body, timeout, None).await
 }

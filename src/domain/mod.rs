@@ -2,6 +2,7 @@
 //! `parse`, so an invalid value cannot exist past the HTTP edge. Parsers
 //! return [`ParseError`] (field, kind, reason); they know nothing of HTTP.
 
+pub mod app;
 pub mod city;
 pub mod error;
 pub mod mask;

@@ -66,6 +66,7 @@ fn every_schema_parses_and_every_event_round_trips() {
         request_id: "r".into(),
         trace_id: "t".into(),
         reply_partition: 2,
+        subject_id: String::new(),
         err_code: "200".into(),
         detail: "成功".into(),
         codes: vec![TargetCodeRec {

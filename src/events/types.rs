@@ -35,6 +35,8 @@ pub struct TranscodeReplied {
     pub request_id: String,
     pub trace_id: String,
     pub reply_partition: i32,
+    /// The resident's pseudonym at this node, for the ingress's audit; empty when unknown.
+    pub subject_id: String,
     pub err_code: String,
     /// The error's detail (never rendered text); on success the success text.
     pub detail: String,

@@ -12,6 +12,30 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub store: Store,
+    /// `AKM_CARD_HOSTS`: the hosts a config's targetUrl may name; `None` = any.
+    pub card_hosts: Option<Vec<String>>,
+}
+
+/// Whether `url`'s host (and port) is on the allow-list: `host`,
+/// `host:port` or `*.domain` entries.
+pub fn host_allowed(url: &str, allowed: &[String]) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = u.host_str().map(str::to_ascii_lowercase) else {
+        return false;
+    };
+    let port = u.port_or_known_default().unwrap_or(0);
+    allowed.iter().any(|entry| {
+        let entry = entry.trim().to_ascii_lowercase();
+        if let Some(domain) = entry.strip_prefix("*.") {
+            host.ends_with(&format!(".{domain}"))
+        } else if let Some((h, p)) = entry.rsplit_once(':') {
+            h == host && p.parse::<u16>().ok() == Some(port)
+        } else {
+            entry == host
+        }
+    })
 }
 
 impl Admin {
@@ -37,8 +61,33 @@ impl Admin {
     }
 
     pub async fn put_config(&self, c: &TranscodeConfig) -> Result<(), ServiceError> {
+        if let Some(hosts) = &self.card_hosts {
+            if !host_allowed(&c.target_url, hosts) {
+                return Err(
+                    ParseError::malformed("targetUrl", "主机不在AKM_CARD_HOSTS允许列表中").into(),
+                );
+            }
+        }
         self.store.put_config(c)?;
         self.store.sync().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn the_card_host_allow_list_takes_hosts_ports_and_wildcards() {
+        let list: Vec<String> = ["cards.example", "10.0.0.5:8443", "*.hefei.gov.cn"]
+            .map(String::from)
+            .to_vec();
+        assert!(host_allowed("https://cards.example/gen", &list));
+        assert!(host_allowed("https://10.0.0.5:8443/x", &list));
+        assert!(!host_allowed("https://10.0.0.5:8444/x", &list));
+        assert!(host_allowed("http://ehc.hefei.gov.cn/x", &list));
+        assert!(!host_allowed("http://hefei.gov.cn.evil.example/x", &list));
+        assert!(!host_allowed("http://evil.example/x", &list));
     }
 }

@@ -38,9 +38,18 @@ pub enum ServiceError {
     /// The tradeNo was received before with other content (4007).
     #[error("tradeNo {0} received before with other content")]
     TradeConflict(TradeNo),
-    /// Too many transcode requests waiting (4029).
-    #[error("too many requests waiting")]
+    /// Too many requests: transcodes waiting, or the app's rate (4029).
+    #[error("too many requests")]
     RateLimited,
+    /// Missing or bad credentials (4010).
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Timestamp outside the window, or a replayed nonce (4011).
+    #[error("replayed or stale: {0}")]
+    Replayed(&'static str),
+    /// The caller may not use this service, city or target type (4013).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The card system failed or refused (5001; 5004 when it timed out).
     #[error("card system call failed")]
     CardSystem(#[source] CallError),
@@ -72,6 +81,7 @@ fn call_detail(party: &str, e: &CallError) -> String {
         CallError::BadAnswer { status, .. } => format!("{party}应答格式错误（HTTP {status}）"),
         CallError::Refused { code, msg } => format!("{msg}（{code}）"),
         CallError::NoData => format!("{party}应答缺少data"),
+        CallError::TooLarge => format!("{party}应答超过256KB上限"),
     }
 }
 
@@ -87,6 +97,9 @@ impl ServiceError {
             UnknownTarget(_) | SceneNotServed { .. } => ErrCode::UnknownCode,
             TradeConflict(_) => ErrCode::TradeConflict,
             RateLimited => ErrCode::RateLimited,
+            Unauthorized(_) => ErrCode::Unauthorized,
+            Replayed(_) => ErrCode::Replayed,
+            Forbidden(_) => ErrCode::Forbidden,
             CardSystem(CallError::Timeout(_)) | Province(CallError::Timeout(_)) | Deadline(_) => {
                 ErrCode::Timeout
             }
@@ -117,6 +130,9 @@ impl ServiceError {
             CardSystem(e) => call_detail("卡管系统", e),
             Province(e) => call_detail("省级安康码平台", e),
             Deadline(what) => (*what).to_string(),
+            Unauthorized(why) => format!("认证失败：{why}"),
+            Replayed(why) => format!("请求已过期或重复提交：{why}"),
+            Forbidden(why) => why.clone(),
             Remote { detail, .. } => detail.clone(),
             QrExpired | NoUniversalAuth | RateLimited | Store(_) | Bus(_) | Event(_) => {
                 String::new()

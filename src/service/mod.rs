@@ -4,8 +4,10 @@
 //! chosen once at start (`sources.rs`, [`trade::Emitter`]).
 
 pub mod admin;
+pub mod apps;
 pub mod decode;
 mod error;
+pub mod gate;
 pub mod outbox;
 pub mod pending;
 pub mod qr;

@@ -42,10 +42,21 @@ pub struct TranscodeIngress {
 
 impl TranscodeIngress {
     /// Publish the request and wait for its reply: the codes and the
-    /// success text, or the error the worker answered.
+    /// success text, or the error the worker answered; with the resident's
+    /// pseudonym when the worker resolved one (for the audit).
     pub async fn transcode(
         &self,
         input: TranscodeInput,
+    ) -> (Result<(Vec<TargetCode>, String), ServiceError>, String) {
+        let mut subject = String::new();
+        let r = self.exchange(input, &mut subject).await;
+        (r, subject)
+    }
+
+    async fn exchange(
+        &self,
+        input: TranscodeInput,
+        subject: &mut String,
     ) -> Result<(Vec<TargetCode>, String), ServiceError> {
         let q = input.query;
         let deadline = tokio::time::Instant::now() + self.timeout;
@@ -75,6 +86,7 @@ impl TranscodeIngress {
                 return Err(ServiceError::Deadline("转码未在时限内完成"));
             }
         };
+        *subject = reply.subject_id.clone();
         if reply.err_code != ErrCode::Ok.code() {
             return Err(ServiceError::remote(&reply.err_code, reply.detail));
         }
@@ -98,6 +110,8 @@ pub struct Transcoder {
     pub identity: IdentitySource,
     pub http: reqwest::Client,
     pub clock: SharedClock,
+    /// Key of the residents' pseudonyms (the reply's subjectId, for the audit).
+    pub subject_key: Vec<u8>,
 }
 
 impl Transcoder {
@@ -115,8 +129,13 @@ impl Transcoder {
         ev.deadline_ms <= self.clock.now_ms()
     }
 
-    /// Run one request to its target codes.
-    pub async fn run(&self, ev: &TranscodeRequested) -> Result<Vec<TargetCode>, ServiceError> {
+    /// Run one request to its target codes; `subject` gets the resident's
+    /// pseudonym once the identity is known.
+    pub async fn run(
+        &self,
+        ev: &TranscodeRequested,
+        subject: &mut String,
+    ) -> Result<Vec<TargetCode>, ServiceError> {
         // The event was parsed at the ingress; parse again, since it crossed the bus.
         let q = CodeQuery {
             city: CityNo::parse(&ev.city_no)?,
@@ -144,6 +163,7 @@ impl Transcoder {
             .identity
             .identify(&q, self.remaining(ev.deadline_ms)?)
             .await?;
+        *subject = super::trade::pseudonym(&self.subject_key, "subject", &who.idcard_no);
         let req = GenerateRequest {
             city_no: q.city.as_str(),
             target_type: q.target.as_str(),
@@ -166,7 +186,8 @@ impl Transcoder {
     /// Run one request and build its reply. A 5xxx is logged here with its
     /// cause; the reply carries only the code and the caller-safe detail.
     pub async fn reply(&self, ev: &TranscodeRequested) -> TranscodeReplied {
-        let (err_code, detail, codes) = match self.run(ev).await {
+        let mut subject_id = String::new();
+        let (err_code, detail, codes) = match self.run(ev, &mut subject_id).await {
             Ok(codes) => {
                 let text = if codes.is_empty() {
                     "用户未持有该目标卡码"
@@ -192,6 +213,7 @@ impl Transcoder {
             request_id: ev.request_id.clone(),
             trace_id: ev.trace_id.clone(),
             reply_partition: ev.reply_partition,
+            subject_id,
             err_code: err_code.code().to_string(),
             detail,
             codes: codes

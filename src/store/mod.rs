@@ -1,8 +1,11 @@
 //! The node's local state in sled: one tree per concern, behind small typed
 //! APIs. Identities and QR grants (province), transcode configs, trade
-//! idempotency records, the outbox, and delivered notifications. The trees
+//! idempotency records, the outbox, delivered notifications, registered
+//! apps and the audit trail. The trees
 //! live in the node's [`Durable`] database, which the embedded bus shares.
 
+mod apps;
+mod audit;
 mod configs;
 mod identity;
 mod outbox;
@@ -13,6 +16,8 @@ use serde::Serialize;
 
 use crate::durability::{DurabilityError, Durable};
 
+pub use apps::{AppRecord, AppSecret};
+pub use audit::{AuditFilter, AuditRecord};
 pub use outbox::{OutboxEntry, OutboxRecord};
 pub use trades::Accepted;
 
@@ -45,6 +50,8 @@ pub struct Store {
     outbox: sled::Tree,
     delivered: sled::Tree,
     meta: sled::Tree,
+    apps: sled::Tree,
+    audit: sled::Tree,
 }
 
 impl Store {
@@ -59,6 +66,8 @@ impl Store {
             outbox: durable.tree("outbox")?,
             delivered: durable.tree("delivered")?,
             meta: durable.tree("meta")?,
+            apps: durable.tree("apps")?,
+            audit: durable.tree("audit")?,
             durable: durable.clone(),
         })
     }

@@ -76,6 +76,17 @@ where
         match attempt().await {
             Delivery::Done => return Ended::Delivered,
             Delivery::Reject { reason } => return Ended::Rejected(reason),
+            Delivery::AuthRefused { reason } => {
+                // Our credentials were refused: an operator must act, and the
+                // record is kept and retried, never dead-lettered.
+                let wait = schedule.next(retries);
+                retries += 1;
+                tracing::error!(what, tries = retries, %reason, wait_ms = wait.as_millis() as u64, "credentials refused; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ended::Cancelled,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
             Delivery::Retry { reason, after } => {
                 let wait = after.unwrap_or_else(|| schedule.next(retries));
                 retries += 1;

@@ -268,6 +268,7 @@ async fn an_event_goes_to_its_channel() {
         request_id: "req-1".into(),
         trace_id: "trace-1".into(),
         reply_partition: 5,
+        subject_id: "s".into(),
         err_code: "200".into(),
         detail: "转码成功".into(),
         codes: vec![],

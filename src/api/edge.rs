@@ -1,0 +1,190 @@
+//! What every request passes before its handler: a cap on requests in
+//! flight per service (503/4029), a per-request timeout (5004), the body
+//! read under a timeout and at most 64 KiB, the signature and time window
+//! (4010/4011), and the caller's kind (4013). Scopes and the rate limit
+//! follow once the body is parsed (`requests.rs`). `/livez`, `/readyz`,
+//! `/health` and `/metrics` are exempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body as AxumBody;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tokio::sync::Semaphore;
+
+use super::fields::MAX_BODY;
+use super::ApiError;
+use crate::domain::app::Service;
+use crate::protocol::{Envelope, ErrCode};
+use crate::service::gate::{AuditEntry, Caller, Gate, SignatureHeaders};
+use crate::service::ServiceError;
+use crate::signing;
+
+/// Who called, as the handlers and the audit see it.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub app_id: String,
+    /// `X-Akm-Terminal-Id`.
+    pub terminal_id: String,
+    /// `X-Akm-Operator`.
+    pub operator: String,
+}
+
+/// The edge of one node.
+#[derive(Debug)]
+pub struct Edge {
+    pub gate: Arc<Gate>,
+    pub request_timeout: Duration,
+    pub body_timeout: Duration,
+    inflight: HashMap<&'static str, Arc<Semaphore>>,
+}
+
+impl Edge {
+    pub fn new(
+        gate: Arc<Gate>,
+        request_timeout: Duration,
+        body_timeout: Duration,
+        max_inflight: usize,
+    ) -> Self {
+        let inflight = [
+            Service::Decode,
+            Service::Transcode,
+            Service::Callback,
+            Service::ConfigQuery,
+            Service::Admin,
+        ]
+        .into_iter()
+        .map(|s| (s.as_str(), Arc::new(Semaphore::new(max_inflight))))
+        .collect();
+        Edge {
+            gate,
+            request_timeout,
+            body_timeout,
+            inflight,
+        }
+    }
+}
+
+/// The service a path belongs to; `None` for exempt and unknown paths.
+fn service_of(path: &str) -> Option<Service> {
+    match path {
+        "/api/v1/decode" => Some(Service::Decode),
+        "/api/v1/transcode" => Some(Service::Transcode),
+        "/api/v1/callback" => Some(Service::Callback),
+        "/api/v1/transcode-config" => Some(Service::ConfigQuery),
+        p if p.starts_with("/admin/") => Some(Service::Admin),
+        _ => None,
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The edge middleware.
+pub async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    let Some(service) = service_of(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let Some(permit) = edge
+        .inflight
+        .get(service.as_str())
+        .and_then(|s| s.clone().try_acquire_owned().ok())
+    else {
+        let body = Envelope::<()>::error(
+            ErrCode::RateLimited,
+            format!("{}请求过多，请稍后重试", service.as_str()),
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    };
+    let answer =
+        tokio::time::timeout(edge.request_timeout, checked(&edge, service, req, next)).await;
+    drop(permit);
+    match answer {
+        Ok(r) => r,
+        Err(_) => ApiError::from(ServiceError::Deadline("请求处理超时")).into_response(),
+    }
+}
+
+async fn checked(edge: &Edge, service: Service, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match tokio::time::timeout(edge.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                return ApiError::Body(format!("请求体超过{}KB上限或读取失败", MAX_BODY / 1024))
+                    .into_response()
+            }
+            Err(_) => return ApiError::Body("请求体未在时限内发送完".into()).into_response(),
+        };
+    let h = &parts.headers;
+    let meta = Meta {
+        app_id: header(h, signing::H_APP_ID)
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect(),
+        terminal_id: header(h, "X-Akm-Terminal-Id")
+            .unwrap_or_default()
+            .to_string(),
+        operator: header(h, "X-Akm-Operator").unwrap_or_default().to_string(),
+    };
+    let gate = &edge.gate;
+    let caller = if gate.enforce {
+        let sig = SignatureHeaders {
+            app_id: header(h, signing::H_APP_ID),
+            timestamp: header(h, signing::H_TIMESTAMP),
+            nonce: header(h, signing::H_NONCE),
+            sign_method: header(h, signing::H_SIGN_METHOD),
+            signature: header(h, signing::H_SIGNATURE),
+        };
+        let query = parts.uri.query().unwrap_or("");
+        match gate.verify(&sig, parts.method.as_str(), parts.uri.path(), query, &bytes) {
+            Ok(c) => c,
+            Err(e) => return refuse(gate, &meta, service, e),
+        }
+    } else {
+        Caller::anyone()
+    };
+    if let Err(e) = gate.check_kind(&caller, service) {
+        return refuse(gate, &meta, service, e);
+    }
+    if service == Service::Admin {
+        if let Err(e) = gate.rate(&caller) {
+            return ApiError::from(e).into_response();
+        }
+    }
+    let mut req = Request::from_parts(parts, AxumBody::from(bytes));
+    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(meta);
+    req.extensions_mut().insert(edge.gate.clone());
+    next.run(req).await
+}
+
+/// Answer a refusal, with its audit record (4010, 4011, 4013).
+pub fn refuse(gate: &Gate, meta: &Meta, service: Service, e: ServiceError) -> Response {
+    let code = e.code();
+    if matches!(
+        code,
+        ErrCode::Unauthorized | ErrCode::Replayed | ErrCode::Forbidden
+    ) {
+        tracing::warn!(app_id = %meta.app_id, service = service.as_str(), code = code.code(), reason = %e, "request refused");
+        gate.audit(AuditEntry {
+            app_id: &meta.app_id,
+            service,
+            city: None,
+            target: None,
+            scene: None,
+            terminal_id: &meta.terminal_id,
+            operator: &meta.operator,
+            subject_id: "",
+            err_code: code.code(),
+        });
+    }
+    ApiError::from(e).into_response()
+}
