@@ -113,10 +113,9 @@ impl ConfigSource {
         }
         match self {
             ConfigSource::Local(_) => Ok(None),
-            ConfigSource::LocalThenProvince(_, p) => p
-                .config(city, t, timeout)
-                .await
-                .map_err(ServiceError::Province),
+            ConfigSource::LocalThenProvince(_, p) => {
+                p.config(city, t, timeout).await.map_err(province_error)
+            }
         }
     }
 

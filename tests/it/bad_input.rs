@@ -19,13 +19,14 @@ async fn malformed_bodies_are_4001() {
             "/api/v1/callback",
             "/api/v1/transcode-config",
         ] {
-            let url = format!("{base}{path}");
-            let got = app.send(app.http.post(&url).body("{\"cityNo\":")).await;
+            let got = app
+                .call("POST", &base, path, b"{\"cityNo\":".to_vec())
+                .await;
             assert_err(&got, 400, "4001", "JSON");
-            let got = app.send(app.http.post(&url).body("[1,2]")).await;
+            let got = app.call("POST", &base, path, b"[1,2]".to_vec()).await;
             assert_err(&got, 400, "4001", "JSON对象");
             let big = format!("{{\"cityNo\":\"{}\"}}", "1".repeat(70 * 1024));
-            let got = app.send(app.http.post(&url).body(big)).await;
+            let got = app.call("POST", &base, path, big.into_bytes()).await;
             assert_err(&got, 400, "4001", "64KB");
         }
     }

@@ -144,31 +144,32 @@ async fn a_failing_card_system_gives_5001() {
 
 #[tokio::test]
 async fn an_unreachable_province_gives_5002_to_the_city_callers() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
-    drop(closed);
+    // a province address that closes every connection
+    let down = Front::start().await;
     let app = spawn().await;
     let lonely = start(
         akm::config::Settings {
-            province_url: Some(format!("http://{addr}")),
+            province_url: Some(format!("http://{}", down.addr)),
             ..settings(app._dir.path().join("lonely").as_path())
         },
         akm::Roles::City,
     )
     .await;
     let url = lonely.city_url().unwrap();
+    let card = app.register(&url, "t-card", "card-system", json!({})).await;
     let qr = app.qr(ZHANG).await;
-    assert_err(
-        &app.post(
-            &url,
-            "/api/v1/decode",
-            &json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH}),
-        )
-        .await,
-        502,
-        "5002",
-        "省级",
-    );
+    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH});
+    let got = app
+        .send(signed(
+            &app.http,
+            Some(&card),
+            &app.clock,
+            "POST",
+            &format!("{url}/api/v1/decode"),
+            body.to_string().into_bytes(),
+        ))
+        .await;
+    assert_err(&got, 502, "5002", "省级");
     lonely.shutdown().await;
 }
 

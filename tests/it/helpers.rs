@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use akm::config::{BusKind, Settings};
+use akm::config::{BusKind, Secret, Settings};
 use akm::domain::resident::QrGrant;
 use akm::domain::{CityNo, QrToken};
+use akm::signing::{SignMethod, Signer};
 use akm::{Platform, Roles};
 use serde_json::{json, Value};
 
@@ -14,11 +15,21 @@ pub const HEALTH: &str = "3401002";
 /// How long a test waits for an event before failing.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// The operator app every test node bootstraps (`AKM_ADMIN_APP_ID`).
+pub const OPERATOR: &str = "t-operator";
+pub const OPERATOR_SECRET: &str = "t-operator-secret-0123456789abcdef0123";
+/// The app test cities sign their calls to the province with.
+pub const CITY_APP: &str = "t-city-340100";
+pub const CITY_APP_SECRET: &str = "t-city-secret-0123456789abcdef0123456789";
+
 pub struct App {
     pub p: Platform,
     pub http: reqwest::Client,
-    /// The admin token the platform was started with, if any.
-    pub admin_token: Option<String>,
+    /// The clock of the platform; signatures carry its time.
+    pub clock: akm::clock::SharedClock,
+    /// Who the helpers sign as: `operator`, `terminal` and `card` (at the
+    /// city), `caller` (a city-kind app at the province, any scope).
+    pub signers: std::collections::HashMap<&'static str, Signer>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -58,6 +69,10 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         sim_card_listen: "127.0.0.1:0".into(),
         sim_push_listen: "127.0.0.1:0".into(),
         demo: Some(false),
+        admin_app_id: Some(OPERATOR.into()),
+        admin_app_secret: Some(Secret::new(OPERATOR_SECRET)),
+        province_app_id: Some(CITY_APP.into()),
+        province_app_secret: Some(Secret::new(CITY_APP_SECRET)),
         retry_max: Duration::from_millis(200),
         workers: 2,
         ..Settings::default()
@@ -85,16 +100,34 @@ pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::Sha
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     f(&mut s);
-    let admin_token = s.admin_token.as_ref().map(|t| t.expose().to_string());
     apply_topics(&s).await;
-    let p = akm::start_with_clock(s, Roles::All, clock).await.unwrap();
-    let app = App {
+    let operator = s
+        .admin_app_id
+        .clone()
+        .zip(s.admin_app_secret.clone())
+        .map(|(id, secret)| Signer::new(id, secret.expose(), SignMethod::HmacSha256));
+    let p = akm::start_with_clock(s, Roles::All, clock.clone())
+        .await
+        .unwrap();
+    let mut app = App {
         p,
-        admin_token,
+        clock,
+        signers: operator.into_iter().map(|o| ("operator", o)).collect(),
         http: reqwest::Client::new(),
         _dir: dir,
     };
-    app.provision().await;
+    if app.signers.contains_key("operator") {
+        let (city, province) = (app.city(), app.province());
+        for (who, base, id, kind) in [
+            ("terminal", &city, "t-terminal", "terminal"),
+            ("card", &city, "t-card", "card-system"),
+            ("caller", &province, "t-caller", "city"),
+        ] {
+            let signer = app.register(base, id, kind, json!({})).await;
+            app.signers.insert(who, signer);
+        }
+        app.provision().await;
+    }
     app
 }
 
@@ -140,28 +173,59 @@ impl App {
         self.p.city.as_ref().unwrap()
     }
 
-    /// POST JSON; returns the HTTP status and the body.
+    /// Who the helpers sign a call to `base` + `path` as.
+    pub fn signer_for(&self, base: &str, path: &str) -> Option<&Signer> {
+        let who = if path.starts_with("/admin") {
+            "operator"
+        } else if base == self.province() {
+            "caller"
+        } else if path.starts_with("/api/v1/transcode") {
+            "terminal"
+        } else {
+            "card"
+        };
+        self.signers.get(who)
+    }
+
+    /// POST JSON, signed as the helpers' app for the call; the status and body.
     pub async fn post(&self, base: &str, path: &str, body: &Value) -> (u16, Value) {
-        self.send(
-            self.admin(self.http.post(format!("{base}{path}")), path)
-                .json(body),
-        )
-        .await
+        self.call("POST", base, path, body.to_string().into_bytes())
+            .await
     }
 
     pub async fn put(&self, base: &str, path: &str, body: &Value) -> (u16, Value) {
-        self.send(
-            self.admin(self.http.put(format!("{base}{path}")), path)
-                .json(body),
-        )
+        self.call("PUT", base, path, body.to_string().into_bytes())
+            .await
+    }
+
+    /// A signed request with these exact body bytes.
+    pub async fn call(&self, method: &str, base: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let signer = self.signer_for(base, path);
+        self.send(signed(
+            &self.http,
+            signer,
+            &self.clock,
+            method,
+            &format!("{base}{path}"),
+            body,
+        ))
         .await
     }
 
-    fn admin(&self, req: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
-        match (&self.admin_token, path.starts_with("/admin")) {
-            (Some(t), true) => req.bearer_auth(t),
-            _ => req,
+    /// Register an app at `base` as the operator (`extra`: cityNos,
+    /// targetTypes, rateLimit); a signer with its first secret.
+    pub async fn register(&self, base: &str, id: &str, kind: &str, extra: Value) -> Signer {
+        let mut body = json!({"kind": kind});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
         }
+        let (s, b) = self.put(base, &format!("/admin/v1/apps/{id}"), &body).await;
+        assert_eq!(s, 200, "{b}");
+        Signer::new(
+            id,
+            b["data"]["secret"].as_str().unwrap(),
+            SignMethod::HmacSha256,
+        )
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
@@ -257,6 +321,33 @@ impl App {
     }
 }
 
+/// A request signed by `signer` (unsigned when `None`) at `clock`'s time.
+pub fn signed(
+    http: &reqwest::Client,
+    signer: Option<&Signer>,
+    clock: &akm::clock::SharedClock,
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http.request(m, url);
+    if let Some(s) = signer {
+        for (k, v) in s.headers_for_url(method, url, &body, clock.now_ms()) {
+            req = req.header(k, v);
+        }
+    }
+    if !body.is_empty() {
+        req = req.header("Content-Type", "application/json");
+    }
+    req.body(body)
+}
+
+/// The operator of the test settings.
+pub fn operator() -> Signer {
+    Signer::new(OPERATOR, OPERATOR_SECRET, SignMethod::HmacSha256)
+}
+
 /// A valid callback body.
 pub fn trade(no: &str) -> Value {
     json!({
@@ -281,4 +372,38 @@ pub fn assert_err(got: &(u16, Value), status: u16, code: &str, needle: &str) {
         msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
         "errMsg not Chinese: {msg}"
     );
+}
+
+/// A TCP front for a party that is down until [`Front::open`] points it at
+/// the real listener: while down, every connection is closed at once. Its
+/// own listener is bound before anyone is told its address.
+pub struct Front {
+    pub addr: std::net::SocketAddr,
+    target: tokio::sync::watch::Sender<Option<std::net::SocketAddr>>,
+}
+
+impl Front {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (target, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = *rx.borrow();
+                if let Some(to) = to {
+                    tokio::spawn(async move {
+                        if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    });
+                }
+            }
+        });
+        Front { addr, target }
+    }
+
+    /// From now on, connections go to `to`.
+    pub fn open(&self, to: std::net::SocketAddr) {
+        self.target.send_replace(Some(to));
+    }
 }

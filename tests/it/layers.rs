@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["sim"],
     &["config"],
     &["domain"],
-    &["protocol", "clock"],
+    &["protocol", "clock", "signing"],
 ];
 
 fn rank(m: &str) -> usize {

@@ -6,22 +6,56 @@ use std::process::{Child, Command, Stdio};
 use akm::sim::PushSim;
 use serde_json::json;
 
-use crate::helpers::{trade, WAIT, ZHANG};
+use akm::signing::{SignMethod, Signer};
 
-/// POST JSON and read the JSON answer.
+use crate::helpers::{operator, signed, trade, OPERATOR, OPERATOR_SECRET, WAIT, ZHANG};
+
+/// POST JSON signed by `signer` and read the JSON answer.
 async fn post_json(
     http: &reqwest::Client,
+    signer: &Signer,
     url: &str,
     body: &serde_json::Value,
 ) -> serde_json::Value {
-    http.post(url)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    signed(
+        http,
+        Some(signer),
+        &akm::clock::system(),
+        "POST",
+        url,
+        body.to_string().into_bytes(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
+/// Register a card-system app at `city` as the test operator.
+async fn card_app(http: &reqwest::Client, city: &str) -> Signer {
+    let url = format!("{city}/admin/v1/apps/t-card");
+    let body = json!({"kind": "card-system"}).to_string().into_bytes();
+    let r: serde_json::Value = signed(
+        http,
+        Some(&operator()),
+        &akm::clock::system(),
+        "PUT",
+        &url,
+        body,
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    Signer::new(
+        "t-card",
+        r["data"]["secret"].as_str().unwrap(),
+        SignMethod::HmacSha256,
+    )
 }
 
 /// A running `akm serve --role all` and the listeners it reported.
@@ -43,6 +77,8 @@ async fn bus_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     let s = crate::helpers::settings(dir);
     crate::helpers::apply_topics(&s).await;
     vec![
+        ("AKM_ADMIN_APP_ID", OPERATOR.to_string()),
+        ("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET.to_string()),
         ("AKM_BUS", s.bus.as_str().to_string()),
         ("AKM_KAFKA_BROKERS", s.kafka_brokers),
         ("AKM_TOPIC_PREFIX", s.topic_prefix),
@@ -127,13 +163,15 @@ async fn data_and_accepted_trades_survive_kill_9() {
     let env = bus_env(dir.path()).await;
     let mut node = serve(dir.path(), &push.url(), &env);
     let city = node.city.clone();
-    let r = http
-        .post(format!("{city}/api/v1/callback"))
-        .json(&trade("K-1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let card = card_app(&http, &city).await;
+    let r = post_json(
+        &http,
+        &card,
+        &format!("{city}/api/v1/callback"),
+        &trade("K-1"),
+    )
+    .await;
+    assert_eq!(r["errCode"], "200", "{r}");
     node.child.kill().unwrap(); // SIGKILL
     node.child.wait().unwrap();
     drop(node);
@@ -144,30 +182,38 @@ async fn data_and_accepted_trades_survive_kill_9() {
     assert!(push.wait_for(1, WAIT).await, "the accepted trade was lost");
     assert_eq!(push.pushes()[0]["tradeNo"], "K-1");
     // demo data (seeded on the first start) is still there: residents and configs
-    let r = http
-        .post(format!("{province}/admin/v1/qrcodes"))
-        .json(&json!({"idcardNo": ZHANG}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     let r = post_json(
         &http,
+        &operator(),
+        &format!("{province}/admin/v1/qrcodes"),
+        &json!({"idcardNo": ZHANG}),
+    )
+    .await;
+    assert_eq!(r["errCode"], "200", "{r}");
+    // the card system's app survived too
+    let r = post_json(
+        &http,
+        &card,
         &format!("{city}/api/v1/transcode-config"),
         &json!({"cityNo": "340100", "targetType": "3401002"}),
     )
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
     // and the trade is not taken twice
-    let r = post_json(&http, &format!("{city}/api/v1/callback"), &trade("K-1")).await;
+    let r = post_json(
+        &http,
+        &card,
+        &format!("{city}/api/v1/callback"),
+        &trade("K-1"),
+    )
+    .await;
     assert!(r["errMsg"].as_str().unwrap().contains("重复"), "{r}");
 }
 
 /// The README's run command: `akm serve --role all` seeds demo data and
-/// prints a curl whose transcode returns target codes.
+/// prints a signed `akm call` whose transcode returns target codes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_curl_returns_target_codes() {
+async fn the_demo_call_returns_target_codes() {
     let dir = tempfile::tempdir().unwrap();
     let env = bus_env(dir.path()).await;
     let mut child = serve_all(dir.path(), &env)
@@ -176,21 +222,28 @@ async fn the_demo_curl_returns_target_codes() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let curl = BufReader::new(stdout)
+    let line = BufReader::new(stdout)
         .lines()
         .map(|l| l.unwrap())
-        .find(|l| l.starts_with("curl "))
-        .expect("no curl printed");
+        .find(|l| l.contains(" call --app "))
+        .expect("no akm call printed");
     let _guard = Node {
         child,
         province: String::new(),
         city: String::new(),
     };
-    // curl -s -X POST <url> -H '...' -d '<body>'
-    let url = curl.split_whitespace().nth(4).unwrap().to_string();
-    let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
-    let body: serde_json::Value = serde_json::from_str(body).unwrap();
-    let r = post_json(&reqwest::Client::new(), &url, &body).await;
-    assert_eq!(r["errCode"], "200", "{r}");
-    assert!(!r["data"].as_array().unwrap().is_empty(), "{r}");
+    // <exe> call --app ID --secret S POST URL '<body>'
+    let (head, body) = line.split_once(" '").unwrap();
+    let body = body.trim_end_matches('\'');
+    let words: Vec<&str> = head.split_whitespace().collect();
+    assert_eq!(words[1], "call");
+    let out = std::process::Command::new(words[0])
+        .args(&words[1..])
+        .arg(body)
+        .output()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(answer["errCode"], "200", "{answer}");
+    assert!(!answer["data"].as_array().unwrap().is_empty(), "{answer}");
 }

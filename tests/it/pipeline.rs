@@ -7,7 +7,7 @@ use akm::bus::{BusConsumer, Topic};
 use akm::events::{self, TradeRecorded};
 use akm::sim::PushSim;
 use akm::Roles;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -130,32 +130,69 @@ async fn a_push_gateway_refusal_goes_to_the_dead_letter_topic() {
 #[tokio::test]
 async fn trades_survive_a_province_outage() {
     let dir = tempfile::tempdir().unwrap();
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let province_addr = reserved.local_addr().unwrap();
-    drop(reserved);
+    // the province's address answers nothing until the province is up
+    let front = Front::start().await;
     let mut s = settings(&dir.path().join("city"));
-    s.province_url = Some(format!("http://{province_addr}"));
+    s.province_url = Some(format!("http://{}", front.addr));
     let city = start(s, Roles::City).await;
     let http = reqwest::Client::new();
-    for no in ["OUT-1", "OUT-2"] {
-        let r = http
-            .post(format!("{}/api/v1/callback", city.city_url().unwrap()))
-            .json(&trade(no))
+    let clock = akm::clock::system();
+    let city_url = city.city_url().unwrap();
+    let card = {
+        let url = format!("{city_url}/admin/v1/apps/t-card");
+        let body = json!({"kind": "card-system"}).to_string().into_bytes();
+        let r: Value = signed(&http, Some(&operator()), &clock, "PUT", &url, body)
             .send()
             .await
+            .unwrap()
+            .json()
+            .await
             .unwrap();
+        akm::signing::Signer::new(
+            "t-card",
+            r["data"]["secret"].as_str().unwrap(),
+            akm::signing::SignMethod::HmacSha256,
+        )
+    };
+    for no in ["OUT-1", "OUT-2"] {
+        let url = format!("{city_url}/api/v1/callback");
+        let r = signed(
+            &http,
+            Some(&card),
+            &clock,
+            "POST",
+            &url,
+            trade(no).to_string().into_bytes(),
+        )
+        .send()
+        .await
+        .unwrap();
         assert_eq!(
             r.status(),
             200,
             "callbacks are accepted while the province is down"
         );
     }
-    // the province comes up later on its address
+    // the province comes up later, behind the city's province address
     let push = PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
     let mut s = settings(&dir.path().join("province"));
-    s.province_listen = province_addr.to_string();
     s.push_url = Some(push.url());
     let province = start(s, Roles::Province).await;
+    // the city's app, as an operator would register it
+    let p = province.province.as_ref().unwrap();
+    akm::service::apps::Apps {
+        store: p.store.clone(),
+        clock: clock.clone(),
+    }
+    .ensure(
+        &akm::domain::app::AppId::parse(CITY_APP).unwrap(),
+        akm::domain::app::AppKind::City,
+        akm::domain::app::Scopes::parse(&["3401".into()], &[]).unwrap(),
+        CITY_APP_SECRET,
+    )
+    .await
+    .unwrap();
+    front.open(p.addr);
     assert!(
         push.wait_for(2, WAIT).await,
         "forwarded trades did not reach the resident"

@@ -87,22 +87,28 @@ async fn config_query_falls_back_city_prefecture_province() {
         assert_eq!(b["data"]["targetName"], "合肥电子健康卡");
         assert_eq!(b["data"]["sceneCode"], "01002,01003");
         assert_eq!(b["data"]["targetUrl"], app.card().url(HEALTH));
-        // a province-wide type configured once, seen from Wuhu
-        let (s, b) = app
+        // a province-wide type configured once, seen from Wuhu; the Hefei
+        // city's own app at the province is scoped to Hefei, so the city
+        // relays the province's 4013 for Wuhu
+        let got = app
             .post(
                 &base,
                 "/api/v1/transcode-config",
                 &json!({"cityNo": "340200", "targetType": "3400001"}),
             )
             .await;
-        assert_eq!(s, 200, "{b}");
-        assert_eq!(b["data"]["belongarea"], "340000000000");
+        if base == app.province() {
+            assert_eq!(got.0, 200, "{}", got.1);
+            assert_eq!(got.1["data"]["belongarea"], "340000000000");
+        } else {
+            assert_err(&got, 403, "4013", "3402");
+        }
         // a known type with no config anywhere
         let got = app
             .post(
                 &base,
                 "/api/v1/transcode-config",
-                &json!({"cityNo": "340200", "targetType": "3402002"}),
+                &json!({"cityNo": "340104", "targetType": "3401003"}),
             )
             .await;
         assert_err(&got, 404, "4005", "转码配置");
@@ -187,25 +193,53 @@ async fn admin_rejects_bad_records() {
     assert_err(&got, 400, "4001", "idcardNo");
 }
 
+/// Admin is for operator apps only: unsigned, signed by a service app, or
+/// on a node without an operator app, the answer is 4010/4013 and never
+/// says whether the ID number exists.
 #[tokio::test]
-async fn admin_token_guards_the_admin_api() {
-    let app = spawn_with(|s| s.admin_token = Some(akm::config::Secret::new("s3cret"))).await;
+async fn admin_needs_an_operator_app() {
+    let app = spawn().await;
     let url = format!("{}/admin/v1/qrcodes", app.province());
-    let got = app
-        .send(app.http.post(&url).json(&json!({"idcardNo": ZHANG})))
-        .await;
-    assert_err(&got, 401, "4010", "Authorization");
-    let got = app
-        .send(
-            app.http
-                .post(&url)
-                .bearer_auth("wrong")
-                .json(&json!({"idcardNo": ZHANG})),
-        )
-        .await;
-    assert_err(&got, 401, "4010", "Authorization");
-    // the helpers send the right token
+    for id in [ZHANG, "340104190001011111"] {
+        let body = json!({"idcardNo": id}).to_string().into_bytes();
+        let unsigned = app
+            .send(signed(
+                &app.http,
+                None,
+                &app.clock,
+                "POST",
+                &url,
+                body.clone(),
+            ))
+            .await;
+        assert_err(&unsigned, 401, "4010", "认证失败");
+        let caller = app.signers.get("caller");
+        let service_app = app
+            .send(signed(&app.http, caller, &app.clock, "POST", &url, body))
+            .await;
+        assert_err(&service_app, 403, "4013", "无权调用admin");
+    }
+    // the operator gets through
     assert!(app.qr(ZHANG).await.contains("akm:qrcode:"));
+
+    // a node started without AKM_ADMIN_APP_ID has no operator at all
+    let locked = spawn_with(|s| {
+        s.admin_app_id = None;
+        s.admin_app_secret = None;
+    })
+    .await;
+    let url = format!("{}/admin/v1/residents", locked.province());
+    let got = locked
+        .send(signed(
+            &locked.http,
+            Some(&operator()),
+            &locked.clock,
+            "PUT",
+            &url,
+            b"{}".to_vec(),
+        ))
+        .await;
+    assert_err(&got, 401, "4010", "应用未注册");
 }
 
 /// QR expiry reads the injected clock: a code issued now answers until its
@@ -243,6 +277,6 @@ async fn start_seeds_no_demo_data_and_demo_seed_does() {
     let province = p.province.as_ref().unwrap();
     assert!(province.store.is_empty());
     let curl = akm::demo::seed(&p, &s).await.unwrap();
-    assert!(curl.is_some_and(|c| c.contains("/api/v1/transcode")));
+    assert!(curl.is_some_and(|d| d.call.contains("/api/v1/transcode")));
     assert!(!province.store.is_empty());
 }
