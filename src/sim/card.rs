@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -26,6 +27,12 @@ struct CardState {
     cards: Mutex<Cards>,
     delay_ms: AtomicU64,
     fail: AtomicBool,
+    /// Answer every generate with a redirect here.
+    redirect: Mutex<Option<String>>,
+    /// Answer every generate with this many bytes, streamed.
+    huge_bytes: AtomicU64,
+    /// Bytes of huge answers the client actually took.
+    huge_sent: Arc<AtomicU64>,
     calls: AtomicU64,
     last: Mutex<Option<Value>>,
 }
@@ -54,6 +61,10 @@ struct ModeBody {
     delay_ms: u64,
     #[serde(default)]
     fail: bool,
+    #[serde(default)]
+    redirect: Option<String>,
+    #[serde(default)]
+    huge_bytes: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,6 +118,22 @@ impl CardSim {
         self.state.fail.store(fail, Ordering::SeqCst);
     }
 
+    /// Answer every generate with `307 Location: url` (`None`: stop).
+    pub fn set_redirect(&self, url: Option<String>) {
+        *lock(&self.state.redirect) = url;
+    }
+
+    /// Answer every generate with `n` bytes of JSON-looking data, streamed
+    /// without a length (0: stop).
+    pub fn set_huge(&self, n: u64) {
+        self.state.huge_bytes.store(n, Ordering::SeqCst);
+    }
+
+    /// How many bytes of huge answers the clients read.
+    pub fn huge_sent(&self) -> u64 {
+        self.state.huge_sent.load(Ordering::SeqCst)
+    }
+
     /// Generate calls received.
     pub fn calls(&self) -> u64 {
         self.state.calls.load(Ordering::SeqCst)
@@ -122,18 +149,38 @@ async fn generate(
     State(s): State<Arc<CardState>>,
     Path(target_type): Path<String>,
     Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     s.calls.fetch_add(1, Ordering::SeqCst);
     *lock(&s.last) = Some(body.clone());
     let delay = s.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    if let Some(to) = lock(&s.redirect).clone() {
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, to)],
+        )
+            .into_response();
+    }
+    let huge = s.huge_bytes.load(Ordering::SeqCst);
+    if huge > 0 {
+        let sent = s.huge_sent.clone();
+        let chunk = bytes_of(64 * 1024);
+        let chunks = huge / (64 * 1024);
+        let stream = futures::stream::iter(0..chunks).map(move |_| {
+            sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(chunk.clone())
+        });
+        return axum::body::Body::from_stream(stream).into_response();
+    }
     if s.fail.load(Ordering::SeqCst) {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"flag": "500", "errCode": "5000", "errMsg": "卡管系统内部错误（模拟）"})),
-        );
+        )
+            .into_response();
     }
     let idcard = body
         .get("idcardNo")
@@ -155,6 +202,12 @@ async fn generate(
         StatusCode::OK,
         Json(json!({"flag": "200", "errCode": "200", "errMsg": "生码成功", "data": codes})),
     )
+        .into_response()
+}
+
+/// `n` bytes of filler.
+fn bytes_of(n: usize) -> axum::body::Bytes {
+    axum::body::Bytes::from(vec![b' '; n])
 }
 
 async fn add_card(State(s): State<Arc<CardState>>, Json(b): Json<CardBody>) -> Json<Value> {
@@ -168,5 +221,7 @@ async fn add_card(State(s): State<Arc<CardState>>, Json(b): Json<CardBody>) -> J
 async fn set_mode(State(s): State<Arc<CardState>>, Json(b): Json<ModeBody>) -> Json<Value> {
     s.delay_ms.store(b.delay_ms, Ordering::SeqCst);
     s.fail.store(b.fail, Ordering::SeqCst);
+    *lock(&s.redirect) = b.redirect;
+    s.huge_bytes.store(b.huge_bytes, Ordering::SeqCst);
     Json(json!({"flag": "200", "errCode": "200", "errMsg": "ok"}))
 }

@@ -215,17 +215,19 @@ impl App {
     /// Register an app at `base` as the operator (`extra`: cityNos,
     /// targetTypes, rateLimit); a signer with its first secret.
     pub async fn register(&self, base: &str, id: &str, kind: &str, extra: Value) -> Signer {
+        let secret = self.register_secret(base, id, kind, extra).await;
+        Signer::new(id, secret, SignMethod::HmacSha256)
+    }
+
+    /// Register an app at `base`; its first secret.
+    pub async fn register_secret(&self, base: &str, id: &str, kind: &str, extra: Value) -> String {
         let mut body = json!({"kind": kind});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
         let (s, b) = self.put(base, &format!("/admin/v1/apps/{id}"), &body).await;
         assert_eq!(s, 200, "{b}");
-        Signer::new(
-            id,
-            b["data"]["secret"].as_str().unwrap(),
-            SignMethod::HmacSha256,
-        )
+        b["data"]["secret"].as_str().unwrap().to_string()
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {

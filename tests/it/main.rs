@@ -12,3 +12,4 @@ mod layers;
 mod persistence;
 mod pipeline;
 mod province;
+mod security;
