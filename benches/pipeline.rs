@@ -1,7 +1,8 @@
 //! Throughput and latency of the two hot paths on the embedded platform
 //! (role `all`, real listeners, simulators): terminal transcode
 //! (request-reply over the bus + card system) and card-system callbacks
-//! (durable acceptance), with 32 concurrent clients.
+//! (durable acceptance), with 32 concurrent clients, every request signed
+//! as a caller signs it (SPEC §9).
 //!
 //!     cargo bench --bench pipeline            # 2000 requests per path
 //!
@@ -10,12 +11,53 @@
 
 use std::time::{Duration, Instant};
 
-use akm::config::Settings;
+use akm::config::{Secret, Settings};
+use akm::domain::app::{AppId, AppKind, Scopes};
+use akm::service::apps::Apps;
+use akm::signing::{SignMethod, Signer};
 use akm::Roles;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 
 const ID: &str = "340102199003073238";
+const OPS_SECRET: &str = "bench-operator-secret-0123456789abcdef";
+
+/// A request signed as `signer` (SPEC §9), as every caller sends it.
+fn signed(
+    http: &reqwest::Client,
+    signer: &Signer,
+    method: reqwest::Method,
+    url: &str,
+    body: &serde_json::Value,
+) -> reqwest::RequestBuilder {
+    let bytes = body.to_string().into_bytes();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut req = http
+        .request(method.clone(), url)
+        .header("Content-Type", "application/json");
+    for (k, v) in signer.headers_for_url(method.as_str(), url, &bytes, now) {
+        req = req.header(k, v);
+    }
+    req.body(bytes)
+}
+
+/// Register an app with a known secret directly in a node's store.
+async fn app(store: &akm::store::Store, id: &str, kind: AppKind) -> Signer {
+    let secret = akm::service::apps::generate_secret();
+    Apps {
+        store: store.clone(),
+        clock: akm::clock::system(),
+    }
+    .ensure(
+        &AppId::parse(id).expect("app id"),
+        kind,
+        Scopes::default(),
+        &secret,
+    )
+    .await
+    .expect("app");
+    Signer::new(id, secret, SignMethod::HmacSha256)
+}
 
 fn report(what: &str, mut lat: Vec<Duration>, total: Duration) {
     lat.sort();
@@ -42,6 +84,8 @@ async fn main() {
         sim_card_listen: "127.0.0.1:0".into(),
         sim_push_listen: "127.0.0.1:0".into(),
         demo: Some(false),
+        admin_app_id: Some("bench-ops".into()),
+        admin_app_secret: Some(Secret::new(OPS_SECRET)),
         ..Settings::default()
     };
     let p = akm::start(settings, Roles::All).await.expect("start");
@@ -51,12 +95,14 @@ async fn main() {
     );
     let card = p.card_sim.as_ref().expect("card sim");
     let http = reqwest::Client::new();
+    let ops = Signer::new("bench-ops", OPS_SECRET, SignMethod::HmacSha256);
+    let city_store = &p.city.as_ref().expect("city").store;
+    let terminal = app(city_store, "bench-terminal", AppKind::Terminal).await;
+    let card_system = app(city_store, "bench-card", AppKind::CardSystem).await;
     let put = |url: String, body: serde_json::Value| {
-        let http = http.clone();
+        let (http, ops) = (http.clone(), ops.clone());
         async move {
-            assert!(http
-                .put(url)
-                .json(&body)
+            assert!(signed(&http, &ops, reqwest::Method::PUT, &url, &body)
                 .send()
                 .await
                 .expect("put")
@@ -67,15 +113,19 @@ async fn main() {
     put(format!("{province}/admin/v1/transcode-configs"), json!({"belongarea": "340100", "targetType": "3401002", "targetName": "合肥电子健康卡", "targetUrl": card.url("3401002"), "sceneCode": ""})).await;
     put(format!("{province}/admin/v1/residents"), json!({"idcardNo": ID, "name": "张三", "userPhone": "15665439684", "healthLevel": "1", "dataSource": "1", "universalAuth": true})).await;
     card.add_card(ID, "3401002", "EHC-0001", "");
-    let qr: serde_json::Value = http
-        .post(format!("{province}/admin/v1/qrcodes"))
-        .json(&json!({"idcardNo": ID, "ttlSeconds": 3600}))
-        .send()
-        .await
-        .expect("qr")
-        .json()
-        .await
-        .expect("qr json");
+    let qr: serde_json::Value = signed(
+        &http,
+        &ops,
+        reqwest::Method::POST,
+        &format!("{province}/admin/v1/qrcodes"),
+        &json!({"idcardNo": ID, "ttlSeconds": 3600}),
+    )
+    .send()
+    .await
+    .expect("qr")
+    .json()
+    .await
+    .expect("qr json");
     let qr = qr["data"]["qrCodeUrl"]
         .as_str()
         .expect("qrCodeUrl")
@@ -85,14 +135,18 @@ async fn main() {
     let started = Instant::now();
     let lat: Vec<Duration> = stream::iter(0..n)
         .map(|_| {
-            let (http, url, body) = (
+            let (http, url, body, terminal) = (
                 http.clone(),
                 format!("{city}/api/v1/transcode"),
                 body.clone(),
+                terminal.clone(),
             );
             async move {
                 let t = Instant::now();
-                let r = http.post(url).json(&body).send().await.expect("transcode");
+                let r = signed(&http, &terminal, reqwest::Method::POST, &url, &body)
+                    .send()
+                    .await
+                    .expect("transcode");
                 assert!(
                     r.status().is_success(),
                     "{}",
@@ -109,11 +163,18 @@ async fn main() {
     let started = Instant::now();
     let lat: Vec<Duration> = stream::iter(0..n)
         .map(|i| {
-            let (http, url) = (http.clone(), format!("{city}/api/v1/callback"));
+            let (http, url, card_system) = (
+                http.clone(),
+                format!("{city}/api/v1/callback"),
+                card_system.clone(),
+            );
             async move {
                 let body = json!({"cityNo": "340100", "name": "张三", "idcardNo": ID, "targetType": "3401002", "targetId": "EHC-0001", "tradeTime": "20200628193425", "tradeNo": format!("B-{i}"), "msg": "交易成功", "tradeState": "1"});
                 let t = Instant::now();
-                let r = http.post(url).json(&body).send().await.expect("callback");
+                let r = signed(&http, &card_system, reqwest::Method::POST, &url, &body)
+                    .send()
+                    .await
+                    .expect("callback");
                 assert!(r.status().is_success());
                 t.elapsed()
             }

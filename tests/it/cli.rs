@@ -112,3 +112,60 @@ fn replay_puts_dead_letters_back_on_their_topic() {
     let out = akm(&["replay", "akm.notify"], dir.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 0 records"));
 }
+
+/// `akm apps` wraps the apps API as the operator; `akm call` signs (here
+/// with HMAC-SM3) as the new app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn akm_apps_and_akm_call_provision_and_sign() {
+    let app = crate::helpers::spawn().await;
+    let city = app.city();
+    let run = |args: Vec<String>| {
+        let out = Command::new(env!("CARGO_BIN_EXE_akm"))
+            .args(&args)
+            .env("AKM_ADMIN_APP_ID", crate::helpers::OPERATOR)
+            .env("AKM_ADMIN_APP_SECRET", crate::helpers::OPERATOR_SECRET)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let added = run(s(&[
+        "apps",
+        "add",
+        "cli-term",
+        "--kind",
+        "terminal",
+        "--city-nos",
+        "3401",
+        "--url",
+        &city,
+    ]));
+    let secret = added["data"]["secret"].as_str().unwrap().to_string();
+    let listed = run(s(&["apps", "list", "--url", &city]));
+    assert!(listed.to_string().contains("cli-term") && !listed.to_string().contains(&secret));
+    let rotated = run(s(&["apps", "rotate", "cli-term", "--url", &city]));
+    assert!(rotated["data"]["secret"]
+        .as_str()
+        .is_some_and(|n| n != secret));
+    let body =
+        serde_json::json!({"cityNo": "340100", "targetType": crate::helpers::HEALTH}).to_string();
+    let answer = run(s(&[
+        "call",
+        "--app",
+        "cli-term",
+        "--secret",
+        &secret,
+        "--sign-method",
+        "HMAC-SM3",
+        "POST",
+        &format!("{city}/api/v1/transcode-config"),
+        &body,
+    ]));
+    assert_eq!(answer["errCode"], "200", "{answer}");
+}
