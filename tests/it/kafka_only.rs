@@ -86,14 +86,30 @@ async fn two_ingress_instances_of_one_city_get_their_own_replies() {
     s.province_url = Some(app.province());
     s.reply_partition = Some((app.city_node().reply_partition + 1) % 8);
     let twin = start(s, Roles::City).await;
-    let urls = [app.city(), twin.city_url().unwrap()];
+    let twin_url = twin.city_url().unwrap();
+    // each instance has its own data dir, so its own registered terminal
+    let twin_terminal = app
+        .register(&twin_url, "t-terminal", "terminal", json!({}))
+        .await;
+    let terminals = [app.signers.get("terminal").unwrap().clone(), twin_terminal];
+    let urls = [app.city(), twin_url];
     let mut calls = Vec::new();
     for i in 0..6 {
-        let url = urls[i % 2].clone();
+        let url = format!("{}/api/v1/transcode", urls[i % 2]);
         let qr = app.qr(ZHANG).await;
         let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH, "sceneCode": "01002"});
-        let app = &app;
-        calls.push(async move { app.post(&url, "/api/v1/transcode", &body).await });
+        let (app, terminal) = (&app, terminals[i % 2].clone());
+        calls.push(async move {
+            app.send(signed(
+                &app.http,
+                Some(&terminal),
+                &app.clock,
+                "POST",
+                &url,
+                body.to_string().into_bytes(),
+            ))
+            .await
+        });
     }
     for (s, b) in futures::future::join_all(calls).await {
         assert_eq!(s, 200, "{b}");
