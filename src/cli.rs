@@ -196,6 +196,11 @@ async fn send_signed(
     body: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
     let method_up = method.to_ascii_uppercase();
+    let url = &if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
     let m = reqwest::Method::from_bytes(method_up.as_bytes()).context("HTTP method")?;
     let bytes = body.unwrap_or("").as_bytes().to_vec();
     let now = chrono::Utc::now().timestamp_millis();
