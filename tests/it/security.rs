@@ -666,3 +666,32 @@ async fn with_auth_off_unsigned_requests_are_served() {
     let got = app.send(app.http.post(&url).body(config_body())).await;
     assert_eq!(got.0, 200, "{}", got.1);
 }
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_refused_by_the_body_timeout() {
+    let app = spawn_with(|s| s.body_timeout = Duration::from_millis(300)).await;
+    let mut slow = tokio::net::TcpStream::connect(app.city_node().addr)
+        .await
+        .unwrap();
+    slow.write_all(b"POST /api/v1/decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cityNo\":")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = slow.read(&mut buf).await.unwrap_or(0);
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&answer).contains("}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a body that never finishes");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 400") && text.contains("4001"),
+        "{text}"
+    );
+}
