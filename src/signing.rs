@@ -3,6 +3,7 @@
 //! constant time. Used by the node to check callers, by a city to sign its
 //! calls to the province, by `akm call`, and by vendors' and our tests.
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use sm3::Sm3;
@@ -51,27 +52,23 @@ impl SignMethod {
         }
     }
 
-    fn mac(self, secret: &[u8], data: &[u8]) -> Vec<u8> {
-        // HMAC takes keys of any length: new_from_slice cannot fail.
-        match self {
-            SignMethod::HmacSha256 => <Hmac<Sha256> as Mac>::new_from_slice(secret)
-                .map(|mut m| {
-                    m.update(data);
-                    m.finalize().into_bytes().to_vec()
-                })
-                .unwrap_or_default(),
-            SignMethod::HmacSm3 => <Hmac<Sm3> as Mac>::new_from_slice(secret)
-                .map(|mut m| {
-                    m.update(data);
-                    m.finalize().into_bytes().to_vec()
-                })
-                .unwrap_or_default(),
-        }
+    /// The keyed MAC of `data`, ready to finalize or verify.
+    fn keyed<M: Mac + KeyInit>(secret: &str, data: &str) -> Option<M> {
+        let mut m = <M as Mac>::new_from_slice(secret.as_bytes()).ok()?;
+        m.update(data.as_bytes());
+        Some(m)
     }
 
     /// The lowercase hex signature of a canonical string.
     pub fn sign(self, secret: &str, canonical: &str) -> String {
-        hex::encode(self.mac(secret.as_bytes(), canonical.as_bytes()))
+        // HMAC takes keys of any length: `keyed` cannot fail.
+        let tag = match self {
+            SignMethod::HmacSha256 => Self::keyed::<Hmac<Sha256>>(secret, canonical)
+                .map(|m| m.finalize().into_bytes().to_vec()),
+            SignMethod::HmacSm3 => Self::keyed::<Hmac<Sm3>>(secret, canonical)
+                .map(|m| m.finalize().into_bytes().to_vec()),
+        };
+        hex::encode(tag.unwrap_or_default())
     }
 
     /// Whether `signature_hex` is the signature of `canonical` under
@@ -81,18 +78,10 @@ impl SignMethod {
             return false;
         };
         match self {
-            SignMethod::HmacSha256 => <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-                .map(|mut m| {
-                    m.update(canonical.as_bytes());
-                    m.verify_slice(&given).is_ok()
-                })
-                .unwrap_or(false),
-            SignMethod::HmacSm3 => <Hmac<Sm3> as Mac>::new_from_slice(secret.as_bytes())
-                .map(|mut m| {
-                    m.update(canonical.as_bytes());
-                    m.verify_slice(&given).is_ok()
-                })
-                .unwrap_or(false),
+            SignMethod::HmacSha256 => Self::keyed::<Hmac<Sha256>>(secret, canonical)
+                .is_some_and(|m| m.verify_slice(&given).is_ok()),
+            SignMethod::HmacSm3 => Self::keyed::<Hmac<Sm3>>(secret, canonical)
+                .is_some_and(|m| m.verify_slice(&given).is_ok()),
         }
     }
 }

@@ -221,13 +221,27 @@ impl App {
 
     /// Register an app at `base`; its first secret.
     pub async fn register_secret(&self, base: &str, id: &str, kind: &str, extra: Value) -> String {
-        let mut body = json!({"kind": kind});
-        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-            b.extend(e.clone());
-        }
-        let (s, b) = self.put(base, &format!("/admin/v1/apps/{id}"), &body).await;
-        assert_eq!(s, 200, "{b}");
-        b["data"]["secret"].as_str().unwrap().to_string()
+        register_app(&self.http, &self.clock, base, id, kind, extra).await
+    }
+
+    /// A JSON request signed by `signer`; the status and body.
+    pub async fn send_as(
+        &self,
+        signer: &Signer,
+        method: &str,
+        url: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let bytes = body.to_string().into_bytes();
+        self.send(signed(
+            &self.http,
+            Some(signer),
+            &self.clock,
+            method,
+            url,
+            bytes,
+        ))
+        .await
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
@@ -343,6 +357,52 @@ pub fn signed(
         req = req.header("Content-Type", "application/json");
     }
     req.body(body)
+}
+
+/// Register an app at `base` as the test operator (`extra`: cityNos,
+/// targetTypes, rateLimit); its first secret.
+pub async fn register_app(
+    http: &reqwest::Client,
+    clock: &akm::clock::SharedClock,
+    base: &str,
+    id: &str,
+    kind: &str,
+    extra: Value,
+) -> String {
+    let mut body = json!({"kind": kind});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let url = format!("{base}/admin/v1/apps/{id}");
+    let req = signed(
+        http,
+        Some(&operator()),
+        clock,
+        "PUT",
+        &url,
+        body.to_string().into_bytes(),
+    );
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let b: Value = resp.json().await.unwrap();
+    b["data"]["secret"].as_str().unwrap().to_string()
+}
+
+/// Register the test cities' own app ([`CITY_APP`]) at a province's store,
+/// with its known secret, as an operator would.
+pub async fn register_city_app(province: &akm::store::Store) {
+    akm::service::apps::Apps {
+        store: province.clone(),
+        clock: akm::clock::system(),
+    }
+    .ensure(
+        &akm::domain::app::AppId::parse(CITY_APP).unwrap(),
+        akm::domain::app::AppKind::City,
+        akm::domain::app::Scopes::parse(&["3401".into()], &[]).unwrap(),
+        CITY_APP_SECRET,
+    )
+    .await
+    .unwrap();
 }
 
 /// The operator of the test settings.

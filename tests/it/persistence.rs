@@ -8,7 +8,9 @@ use serde_json::json;
 
 use akm::signing::{SignMethod, Signer};
 
-use crate::helpers::{operator, signed, trade, OPERATOR, OPERATOR_SECRET, WAIT, ZHANG};
+use crate::helpers::{
+    operator, register_app, signed, trade, OPERATOR, OPERATOR_SECRET, WAIT, ZHANG,
+};
 
 /// POST JSON signed by `signer` and read the JSON answer.
 async fn post_json(
@@ -35,27 +37,16 @@ async fn post_json(
 
 /// Register a card-system app at `city` as the test operator.
 async fn card_app(http: &reqwest::Client, city: &str) -> Signer {
-    let url = format!("{city}/admin/v1/apps/t-card");
-    let body = json!({"kind": "card-system"}).to_string().into_bytes();
-    let r: serde_json::Value = signed(
+    let secret = register_app(
         http,
-        Some(&operator()),
         &akm::clock::system(),
-        "PUT",
-        &url,
-        body,
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    Signer::new(
+        city,
         "t-card",
-        r["data"]["secret"].as_str().unwrap(),
-        SignMethod::HmacSha256,
+        "card-system",
+        json!({}),
     )
+    .await;
+    Signer::new("t-card", secret, SignMethod::HmacSha256)
 }
 
 /// A running `akm serve --role all` and the listeners it reported.

@@ -7,7 +7,7 @@ use akm::bus::{BusConsumer, Topic};
 use akm::events::{self, TradeRecorded};
 use akm::sim::PushSim;
 use akm::Roles;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -138,22 +138,8 @@ async fn trades_survive_a_province_outage() {
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
     let city_url = city.city_url().unwrap();
-    let card = {
-        let url = format!("{city_url}/admin/v1/apps/t-card");
-        let body = json!({"kind": "card-system"}).to_string().into_bytes();
-        let r: Value = signed(&http, Some(&operator()), &clock, "PUT", &url, body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        akm::signing::Signer::new(
-            "t-card",
-            r["data"]["secret"].as_str().unwrap(),
-            akm::signing::SignMethod::HmacSha256,
-        )
-    };
+    let secret = register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await;
+    let card = akm::signing::Signer::new("t-card", secret, akm::signing::SignMethod::HmacSha256);
     for no in ["OUT-1", "OUT-2"] {
         let url = format!("{city_url}/api/v1/callback");
         let r = signed(
@@ -180,18 +166,7 @@ async fn trades_survive_a_province_outage() {
     let province = start(s, Roles::Province).await;
     // the city's app, as an operator would register it
     let p = province.province.as_ref().unwrap();
-    akm::service::apps::Apps {
-        store: p.store.clone(),
-        clock: clock.clone(),
-    }
-    .ensure(
-        &akm::domain::app::AppId::parse(CITY_APP).unwrap(),
-        akm::domain::app::AppKind::City,
-        akm::domain::app::Scopes::parse(&["3401".into()], &[]).unwrap(),
-        CITY_APP_SECRET,
-    )
-    .await
-    .unwrap();
+    register_city_app(&p.store).await;
     front.open(p.addr);
     assert!(
         push.wait_for(2, WAIT).await,

@@ -118,57 +118,46 @@ async fn only_an_exact_signature_of_a_known_app_gets_through() {
         &nonce(),
     );
     assert_eq!(raw(&app, "POST", &url, &body, &sm3).await.0, 200);
-    // a tampered body
+    // tampered body, path, query; wrong secret; unknown app
     let other = json!({"cityNo": "340100", "targetType": "3400001"})
         .to_string()
         .into_bytes();
-    let got = raw(
-        &app,
-        "POST",
-        &url,
-        &other,
-        &sign(CONFIG_PATH, "", &body, &secret, "sig-term"),
-    )
-    .await;
-    assert_err(&got, 401, "4010", "签名错误");
-    // a tampered path, a tampered query
-    let got = raw(
-        &app,
-        "POST",
-        &url,
-        &body,
-        &sign("/api/v1/transcode", "", &body, &secret, "sig-term"),
-    )
-    .await;
-    assert_err(&got, 401, "4010", "签名错误");
-    let got = raw(
-        &app,
-        "POST",
-        &format!("{url}?x=2"),
-        &body,
-        &sign(CONFIG_PATH, "x=1", &body, &secret, "sig-term"),
-    )
-    .await;
-    assert_err(&got, 401, "4010", "签名错误");
-    // a wrong secret, an unknown app
-    let got = raw(
-        &app,
-        "POST",
-        &url,
-        &body,
-        &sign(CONFIG_PATH, "", &body, "not-the-secret", "sig-term"),
-    )
-    .await;
-    assert_err(&got, 401, "4010", "签名错误");
-    let got = raw(
-        &app,
-        "POST",
-        &url,
-        &body,
-        &sign(CONFIG_PATH, "", &body, &secret, "nobody"),
-    )
-    .await;
-    assert_err(&got, 401, "4010", "应用未注册");
+    let query_url = format!("{url}?x=2");
+    let cases: [(&str, &[u8], Vec<_>, &str); 5] = [
+        (
+            &url,
+            &other,
+            sign(CONFIG_PATH, "", &body, &secret, "sig-term"),
+            "签名错误",
+        ),
+        (
+            &url,
+            &body,
+            sign("/api/v1/transcode", "", &body, &secret, "sig-term"),
+            "签名错误",
+        ),
+        (
+            &query_url,
+            &body,
+            sign(CONFIG_PATH, "x=1", &body, &secret, "sig-term"),
+            "签名错误",
+        ),
+        (
+            &url,
+            &body,
+            sign(CONFIG_PATH, "", &body, "not-the-secret", "sig-term"),
+            "签名错误",
+        ),
+        (
+            &url,
+            &body,
+            sign(CONFIG_PATH, "", &body, &secret, "nobody"),
+            "应用未注册",
+        ),
+    ];
+    for (to, sent, hs, needle) in cases {
+        assert_err(&raw(&app, "POST", to, sent, &hs).await, 401, "4010", needle);
+    }
     // each required header missing
     for missing in [H_APP_ID, H_TIMESTAMP, H_NONCE, H_SIGNATURE] {
         let hs: Vec<_> = sign(CONFIG_PATH, "", &body, &secret, "sig-term")
@@ -315,14 +304,7 @@ async fn kinds_and_scopes_are_enforced() {
     // a terminal may not decode
     let term = app.register(&city, "k-term", "terminal", json!({})).await;
     let got = app
-        .send(signed(
-            &app.http,
-            Some(&term),
-            &app.clock,
-            "POST",
-            &format!("{city}/api/v1/decode"),
-            decode.to_string().into_bytes(),
-        ))
+        .send_as(&term, "POST", &format!("{city}/api/v1/decode"), &decode)
         .await;
     assert_err(&got, 403, "4013", "terminal");
     // a card system outside its target types
@@ -335,14 +317,7 @@ async fn kinds_and_scopes_are_enforced() {
         )
         .await;
     let got = app
-        .send(signed(
-            &app.http,
-            Some(&card),
-            &app.clock,
-            "POST",
-            &format!("{city}/api/v1/decode"),
-            decode.to_string().into_bytes(),
-        ))
+        .send_as(&card, "POST", &format!("{city}/api/v1/decode"), &decode)
         .await;
     assert_err(&got, 403, "4013", "3401002");
     // a city's app at the province, for another prefecture
@@ -350,14 +325,7 @@ async fn kinds_and_scopes_are_enforced() {
         .register(&province, "k-wuhu", "city", json!({"cityNos": ["3402"]}))
         .await;
     let got = app
-        .send(signed(
-            &app.http,
-            Some(&wuhu),
-            &app.clock,
-            "POST",
-            &format!("{province}/api/v1/decode"),
-            decode.to_string().into_bytes(),
-        ))
+        .send_as(&wuhu, "POST", &format!("{province}/api/v1/decode"), &decode)
         .await;
     assert_err(&got, 403, "4013", "340100000000");
     // and the same app within its prefecture is fine
@@ -552,14 +520,7 @@ async fn decodes_and_refusals_are_audited_with_the_app_and_no_id_number() {
     assert_eq!(s, 200, "{b}");
     let term = app.signers.get("terminal").unwrap();
     let got = app
-        .send(signed(
-            &app.http,
-            Some(term),
-            &app.clock,
-            "POST",
-            &format!("{city}/api/v1/decode"),
-            body.to_string().into_bytes(),
-        ))
+        .send_as(term, "POST", &format!("{city}/api/v1/decode"), &body)
         .await;
     assert_eq!(got.0, 403);
     let (s, list) = app
@@ -634,18 +595,7 @@ async fn a_city_whose_credentials_the_province_refuses_keeps_its_trades_and_rais
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // the operator puts the secret back; the kept trade goes through
-    akm::service::apps::Apps {
-        store: app.province_node().store.clone(),
-        clock: app.clock.clone(),
-    }
-    .ensure(
-        &akm::domain::app::AppId::parse(CITY_APP).unwrap(),
-        akm::domain::app::AppKind::City,
-        akm::domain::app::Scopes::parse(&["3401".into()], &[]).unwrap(),
-        CITY_APP_SECRET,
-    )
-    .await
-    .unwrap();
+    register_city_app(&app.province_node().store).await;
     assert!(app.push().wait_for(1, WAIT).await, "the trade was not kept");
     let dlq = app
         .city_node()
