@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use akm::bus::{BusConsumer, KafkaBus, Message, Topics};
 use akm::config::Settings;
-use akm::domain::mask;
 use akm::domain::resident::Resident;
 use akm::durability::Durable;
 use akm::signing::{SignMethod, Signer};
@@ -65,7 +64,8 @@ pub async fn import(settings: Settings, file: &Path) -> anyhow::Result<()> {
         .count() as u64;
     let durable = Durable::open(&settings.data_dir)
         .context("open the province data dir (is the node running?)")?;
-    let store = Store::open(&durable)?;
+    let keys = akm::startup::keyring(&settings, Roles::Province)?;
+    let store = Store::open(&durable, std::sync::Arc::new(keys))?;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} residents ({per_sec}, eta {eta})")
@@ -98,7 +98,7 @@ pub async fn import(settings: Settings, file: &Path) -> anyhow::Result<()> {
 /// One import line, read by the admin API's resident parser.
 fn parse_resident(line: &str) -> Result<Resident, String> {
     let r: Resident = akm::api::parse_body(line.as_bytes()).map_err(|e| e.message())?;
-    tracing::debug!(idcard = %mask::id(&r.idcard_no), "parsed");
+    tracing::debug!(idcard = %r.idcard_no, "parsed");
     Ok(r)
 }
 

@@ -146,6 +146,24 @@ pub struct Settings {
     pub max_connections: usize,
     /// Most requests in flight per service and node (`AKM_MAX_INFLIGHT`); more get 503/4029.
     pub max_inflight: usize,
+    /// The data key, base64 (`AKM_DATA_KEY`): 32 bytes for AES-256-GCM, 16 for SM4-GCM.
+    pub data_key: Option<Secret>,
+    /// A file holding the data key, base64 (`AKM_DATA_KEY_FILE`).
+    pub data_key_file: Option<PathBuf>,
+    /// Older data keys that still open what they sealed, base64, comma-separated (`AKM_DATA_KEY_OLD`).
+    pub data_key_old: Option<Secret>,
+    /// `AES-256-GCM` or `SM4-GCM` (`AKM_DATA_CIPHER`).
+    pub data_cipher: String,
+    /// Key of the residents' pseudonyms on `akm.trade`, base64 of at least 32 bytes (`AKM_SUBJECT_KEY`); required for the province.
+    pub subject_key: Option<Secret>,
+    /// An extra CA certificate (PEM) for outbound HTTPS (`AKM_CA_FILE`).
+    pub ca_file: Option<PathBuf>,
+    /// librdkafka properties passed through, `key=value;key=value` (`AKM_KAFKA_PROPERTIES`).
+    pub kafka_properties: Option<String>,
+    /// librdkafka properties from the config file's `[kafka]` table.
+    pub kafka: std::collections::BTreeMap<String, String>,
+    /// Days the dead-letter topics holding personal data keep it (`AKM_PII_DLQ_RETENTION_DAYS`).
+    pub pii_dlq_retention_days: u32,
     /// Most transcode requests waiting for a reply per node (`AKM_MAX_PENDING`); more get 4029.
     pub max_pending: usize,
     /// Consumers per worker group in this process (`AKM_WORKERS`).
@@ -263,6 +281,15 @@ impl Default for Settings {
             request_timeout: Duration::from_millis(30_000),
             max_connections: 10_000,
             max_inflight: 1024,
+            data_key: None,
+            data_key_file: None,
+            data_key_old: None,
+            data_cipher: "AES-256-GCM".into(),
+            subject_key: None,
+            ca_file: None,
+            kafka_properties: None,
+            kafka: std::collections::BTreeMap::new(),
+            pii_dlq_retention_days: 30,
             max_pending: 10_000,
             workers: 4,
             transcode_concurrency: 256,
@@ -281,6 +308,30 @@ impl Default for Settings {
 pub struct ConfigError(String);
 
 impl Settings {
+    /// The librdkafka properties passed through: the `[kafka]` table, then
+    /// `AKM_KAFKA_PROPERTIES` (`key=value;key=value`), which wins.
+    pub fn kafka_config(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut out: Vec<(String, String)> = self
+            .kafka
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for pair in self.kafka_properties.as_deref().unwrap_or("").split(';') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                ConfigError(format!(
+                    "kafka_properties (AKM_KAFKA_PROPERTIES): {pair:?} is not key=value"
+                ))
+            })?;
+            out.retain(|(x, _)| x != k.trim());
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        Ok(out)
+    }
+
     /// Every key a config file may hold (the lower-case env names).
     pub fn keys() -> Vec<String> {
         match serde_json::to_value(Settings::default()) {
@@ -365,6 +416,13 @@ impl Settings {
                 ))
             }
         }
+        if crate::crypto::CipherKind::parse(&self.data_cipher).is_none() {
+            return Err(ConfigError(format!(
+                "data_cipher (AKM_DATA_CIPHER) must be AES-256-GCM or SM4-GCM, not {:?}",
+                self.data_cipher
+            )));
+        }
+        self.kafka_config()?;
         if let Some(id) = &self.province_app_id {
             crate::domain::app::AppId::parse(id)
                 .map_err(|e| ConfigError(format!("province_app_id (AKM_PROVINCE_APP_ID): {e}")))?;

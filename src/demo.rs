@@ -8,7 +8,7 @@ use crate::clock;
 use crate::config::Settings;
 use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
-use crate::domain::{CityNo, TargetType};
+use crate::domain::{CityNo, IdcardNo, PersonName, Phone, TargetType};
 use crate::service::apps::{generate_secret, Apps};
 use crate::service::qr::QrRequest;
 use crate::startup::Platform;
@@ -62,7 +62,8 @@ pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<De
     // The simulator keeps cards in memory: give them again on every start,
     // and print a fresh QR code when the demo resident is on file.
     let (zhang, ..) = RESIDENTS[0];
-    if province.store.resident(zhang)?.is_none() {
+    let zhang_id = IdcardNo::parse(zhang)?;
+    if province.store.resident(&zhang_id)?.is_none() {
         return Ok(None);
     }
     let city_no = &settings.city_no;
@@ -73,7 +74,7 @@ pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<De
     }
     card.add_card(RESIDENTS[1].0, health.as_str(), "EHC-0002", "");
     let issued = qr.issue(&QrRequest {
-        idcard_no: zhang.to_string(),
+        idcard_no: zhang_id,
         city: CityNo::province(),
         auth_type: "2".into(),
         auth_object: "face-demo".into(),
@@ -151,9 +152,9 @@ fn seed_stores(p: &Platform, city_no: &CityNo) -> anyhow::Result<()> {
     }
     for (id, name, phone, level, auth) in RESIDENTS {
         province.store.put_resident(&Resident {
-            idcard_no: id.to_string(),
-            name: name.to_string(),
-            user_phone: phone.to_string(),
+            idcard_no: IdcardNo::parse(id)?,
+            name: PersonName::parse(name)?,
+            user_phone: Phone::parse(phone)?,
             health_level: level.to_string(),
             data_source: "1".into(),
             universal_auth: *auth,
@@ -164,7 +165,7 @@ fn seed_stores(p: &Platform, city_no: &CityNo) -> anyhow::Result<()> {
     let social = TargetType::parse("3400001")?;
     for (t, id) in [(&health, "EHC-0001"), (&social, "SSC-0001")] {
         province.store.put_card(
-            zhang,
+            &IdcardNo::parse(zhang)?,
             t,
             &FusedCard {
                 target_id: id.into(),

@@ -8,7 +8,7 @@
 //! DESIGN.md, "Modules", and `tests/it/layers.rs`, which checks it):
 //! `startup`, `demo` -> `api` -> `workers` -> `service` -> `clients` ->
 //! `bus` -> `events` -> `store` -> `durability`, `frame` -> `domain` ->
-//! `protocol`, `signing`, `config`, `clock`. `sim` stands beside, using only
+//! `protocol`, `signing`, `crypto`, `config`, `clock`. `sim` stands beside, using only
 //! `domain`.
 
 pub mod api;
@@ -16,6 +16,7 @@ pub mod bus;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod durability;

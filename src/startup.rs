@@ -21,6 +21,7 @@ use crate::clients::province::ProvinceClient;
 use crate::clients::{Alerts, Signing};
 use crate::clock::{self, SharedClock};
 use crate::config::{AuthMode, BusKind, Settings};
+use crate::crypto::{CipherKind, DataKey, Keyring};
 use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::durability::Durable;
 use crate::service::admin::Admin;
@@ -163,10 +164,16 @@ pub async fn start_with_clock(
         ),
         _ => (settings.data_dir.clone(), settings.data_dir.clone()),
     };
+    let keys = Arc::new(keyring(&settings, roles)?);
+    let subject = subject_key(&settings, roles)?;
+    let http = crate::clients::http_client(ca(&settings)?.as_deref())?;
     let mut wiring = Wiring {
         settings: settings.clone(),
         clock,
         cancel,
+        keys,
+        subject,
+        http,
         tasks: Vec::new(),
     };
     if matches!(roles, Roles::Province | Roles::All) {
@@ -226,6 +233,10 @@ pub async fn open_bus(
 
 /// Builds nodes and collects their tasks.
 struct Wiring {
+    keys: Arc<Keyring>,
+    /// `AKM_SUBJECT_KEY` (or the demo's), decoded.
+    subject: Option<Vec<u8>>,
+    http: reqwest::Client,
     settings: Arc<Settings>,
     clock: SharedClock,
     cancel: CancellationToken,
@@ -244,7 +255,7 @@ impl Wiring {
         let cancel = self.cancel.child_token();
         let durable = Durable::open(dir)
             .with_context(|| format!("cannot open data dir {}", dir.display()))?;
-        let store = Store::open(&durable)?;
+        let store = Store::open(&durable, self.keys.clone())?;
         let bus = open_bus(&s, &durable, clock.clone()).await?;
         let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;
         let reply_partition = match s.reply_partition {
@@ -252,7 +263,7 @@ impl Wiring {
             Some(p) => anyhow::bail!("reply_partition (AKM_REPLY_PARTITION) {p} is not below the {replies} partitions of the reply topic"),
             None => rand::random::<u32>() % replies,
         };
-        let http = crate::clients::http_client();
+        let http = self.http.clone();
         let schedule = Schedule::new(s.retry_max);
         let alerts = Alerts::default();
         let (role, node_id, configs, identity, emitter) = match &spec {
@@ -265,7 +276,9 @@ impl Wiring {
                     clock: clock.clone(),
                 },
                 Emitter::Province {
-                    subject_key: store.secret("subject")?,
+                    subject_key: self.subject.clone().context(
+                        "AKM_SUBJECT_KEY is required for the province (base64 of at least 32 bytes, the same on every province instance)",
+                    )?,
                 },
             ),
             RoleSpec::City {
@@ -288,7 +301,12 @@ impl Wiring {
             }
         };
         let pending = Arc::new(Pending::new(s.max_pending));
-        let subject_key = store.secret("subject")?;
+        // The audit's pseudonyms: the province's subject key; a city without
+        // one keeps a key of its own.
+        let subject_key = match &self.subject {
+            Some(k) => k.clone(),
+            None => store.secret("subject")?,
+        };
         let gate = Arc::new(Gate::new(
             store.clone(),
             clock.clone(),
@@ -399,6 +417,7 @@ impl Wiring {
                     schedule,
                     timeout: s.http_timeout,
                     cancel: cancel.clone(),
+                    keys: self.keys.clone(),
                 };
                 for _ in 0..s.workers {
                     self.tasks.push(tokio::spawn(forwarder::run(f.clone())));
@@ -415,6 +434,7 @@ impl Wiring {
                     timeout: s.http_timeout,
                     clock: clock.clone(),
                     cancel: cancel.clone(),
+                    keys: self.keys.clone(),
                 };
                 for _ in 0..s.workers {
                     self.tasks.push(tokio::spawn(notifier::run(n.clone())));
@@ -491,6 +511,92 @@ impl Wiring {
             qr,
         ))
     }
+}
+
+/// The data keys: `AKM_DATA_KEY`, else `AKM_DATA_KEY_FILE`, else (role
+/// `all`, the demo) a key file the data directory keeps; older keys from
+/// `AKM_DATA_KEY_OLD`. Without a key a node does not start.
+pub fn keyring(s: &Settings, roles: Roles) -> anyhow::Result<Keyring> {
+    let cipher = CipherKind::parse(&s.data_cipher).context("AKM_DATA_CIPHER")?;
+    let text = match (&s.data_key, &s.data_key_file) {
+        (Some(k), _) => k.expose().to_string(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the data key file {} (AKM_DATA_KEY_FILE)", f.display()))?,
+        (None, None) if roles == Roles::All => demo_file(&s.data_dir.join("akm.key"), || DataKey::generate(cipher))?,
+        (None, None) => anyhow::bail!(
+            "no data key: set AKM_DATA_KEY or AKM_DATA_KEY_FILE (base64 of {} bytes for {}); personal data is never stored in the clear",
+            cipher.key_len(),
+            s.data_cipher
+        ),
+    };
+    let current =
+        DataKey::parse(cipher, &text).context("the data key (AKM_DATA_KEY / AKM_DATA_KEY_FILE)")?;
+    let older = s
+        .data_key_old
+        .as_ref()
+        .map(|o| {
+            o.expose()
+                .split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| DataKey::parse(cipher, k))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .context("AKM_DATA_KEY_OLD")?
+        .unwrap_or_default();
+    Ok(Keyring::new(current, older))
+}
+
+/// `AKM_SUBJECT_KEY`, decoded (at least 32 bytes); in role `all` without
+/// one, a key file the data directory keeps.
+fn subject_key(s: &Settings, roles: Roles) -> anyhow::Result<Option<Vec<u8>>> {
+    use base64::Engine as _;
+    let text = match &s.subject_key {
+        Some(k) => k.expose().to_string(),
+        None if roles == Roles::All => demo_file(&s.data_dir.join("akm.subject-key"), || {
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+        })?,
+        None => return Ok(None),
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .filter(|k| k.len() >= 32)
+        .context("AKM_SUBJECT_KEY must be base64 of at least 32 bytes")?;
+    Ok(Some(key))
+}
+
+/// A key file of the demo: read it, or write a fresh one (mode 0600).
+fn demo_file(path: &Path, fresh: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Ok(text);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = fresh();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::io::Write::write_all(
+        &mut opts
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        text.as_bytes(),
+    )?;
+    tracing::warn!(file = %path.display(), "generated a demo key file; a deployment sets its keys itself");
+    Ok(text)
+}
+
+/// The extra CA of `AKM_CA_FILE`, PEM.
+fn ca(s: &Settings) -> anyhow::Result<Option<Vec<u8>>> {
+    s.ca_file
+        .as_ref()
+        .map(|f| {
+            std::fs::read(f).with_context(|| format!("cannot read AKM_CA_FILE {}", f.display()))
+        })
+        .transpose()
 }
 
 /// The app a city signs its calls to the province with: the configured

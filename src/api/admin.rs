@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use super::state::{NodeApi, ProvinceApi};
 use super::{ApiError, Body};
 use crate::domain::app::AppId;
-use crate::domain::resident::{self, FusedCard, Resident, TranscodeConfig};
-use crate::domain::{ParseError, TargetType};
+use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
+use crate::domain::{IdcardNo, ParseError, TargetType};
 use crate::protocol::Envelope;
 use crate::service::apps::{AppInput, AppView, NewSecret};
 use crate::service::qr::{Issued, QrRequest};
@@ -33,7 +33,7 @@ pub async fn put_card(
     Path((idcard, target)): Path<(String, String)>,
     Body(card): Body<FusedCard>,
 ) -> Result<Envelope<FusedCard>, ApiError> {
-    let idcard = resident::idcard_no(&idcard)?;
+    let idcard = IdcardNo::parse(&idcard)?;
     let target = TargetType::parse(&target)?;
     api.admin.put_card(&idcard, &target, &card).await?;
     Ok(Envelope::ok(card, "保存成功"))
@@ -128,7 +128,7 @@ pub async fn audit(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Envelope<Vec<AuditRecord>>, ApiError> {
     let subject_id = match q.get("idcardNo").filter(|v| !v.is_empty()) {
-        Some(id) => Some(api.gate.subject(&resident::idcard_no(id)?)),
+        Some(id) => Some(api.gate.subject(&IdcardNo::parse(id)?)),
         None => None,
     };
     let app_id = match q.get("appId").filter(|v| !v.is_empty()) {

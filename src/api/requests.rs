@@ -17,7 +17,8 @@ use crate::domain::app::Service;
 use crate::domain::app::{AppKind, Scopes};
 use crate::domain::resident::{self, FusedCard, Resident, TranscodeConfig};
 use crate::domain::{
-    bounded, CityNo, ParseError, QrToken, SceneCode, TargetId, TargetType, TradeNo, TradeTime,
+    bounded, CityNo, IdcardNo, ParseError, PersonName, Phone, QrToken, SceneCode, TargetId,
+    TargetType, TradeNo, TradeTime,
 };
 use crate::service::apps::AppInput;
 use crate::service::decode::CodeQuery;
@@ -160,8 +161,8 @@ impl FromFields for TradeReport {
         ])?;
         Ok(TradeReport {
             city: CityNo::parse(f.req("cityNo")?)?,
-            name: bounded("name", f.req("name")?, 64)?,
-            idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
+            name: PersonName::parse(f.req("name")?)?,
+            idcard_no: IdcardNo::parse(f.req("idcardNo")?)?,
             target: TargetType::parse(f.req_any(TARGET)?)?,
             target_id: TargetId::parse(f.req("targetId")?)?,
             time: TradeTime::parse(f.req("tradeTime")?)?,
@@ -211,9 +212,9 @@ impl FromFields for Resident {
             &["dataSource"],
         ])?;
         Ok(Resident {
-            idcard_no: resident::idcard_no(f.req("idcardNo")?)?,
-            name: bounded("name", f.req("name")?, 64)?,
-            user_phone: resident::user_phone(f.req("userPhone")?)?,
+            idcard_no: IdcardNo::parse(f.req("idcardNo")?)?,
+            name: PersonName::parse(f.req("name")?)?,
+            user_phone: Phone::parse(f.req("userPhone")?)?,
             health_level: resident::health_level(f.req("healthLevel")?)?,
             data_source: resident::data_source(f.req("dataSource")?)?,
             universal_auth: f.req_bool("universalAuth")?,
@@ -232,7 +233,7 @@ impl FromFields for FusedCard {
 
 impl FromFields for QrRequest {
     fn from_fields(f: &Fields) -> Result<Self, ParseError> {
-        let idcard_no = resident::idcard_no(f.req("idcardNo")?)?;
+        let idcard_no = IdcardNo::parse(f.req("idcardNo")?)?;
         let city = match f.opt("cityNo")? {
             Some(c) => CityNo::parse(c)?,
             None => CityNo::province(),

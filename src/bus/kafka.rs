@@ -52,6 +52,21 @@ pub struct KafkaOptions {
     pub fetch_wait_ms: u64,
     /// `message.timeout.ms`: how long publish may take before it fails.
     pub message_timeout_ms: u64,
+    /// librdkafka properties passed through (security.protocol, sasl.*,
+    /// ssl.*): `AKM_KAFKA_PROPERTIES` and the config file's `[kafka]` table.
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaOptions {
+    /// A client config with the brokers and the passed-through properties.
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
 }
 
 impl KafkaOptions {
@@ -61,6 +76,7 @@ impl KafkaOptions {
             brokers: s.kafka_brokers.clone(),
             fetch_wait_ms: s.kafka_fetch_wait.as_millis() as u64,
             message_timeout_ms: s.kafka_message_timeout.as_millis() as u64,
+            properties: s.kafka_config().unwrap_or_default(),
         }
     }
 }
@@ -92,8 +108,7 @@ impl KafkaBus {
     pub async fn connect(opts: KafkaOptions, topics: Topics) -> Result<Arc<Self>, BusError> {
         let o = opts.clone();
         let producer = tokio::task::spawn_blocking(move || {
-            ClientConfig::new()
-                .set("bootstrap.servers", &o.brokers)
+            o.base()
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
                 .set("linger.ms", "2")
@@ -119,8 +134,7 @@ impl KafkaBus {
         let group = group.to_string();
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::task::spawn_blocking(move || {
-            ClientConfig::new()
-                .set("bootstrap.servers", &o.brokers)
+            o.base()
                 .set("group.id", &group)
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
@@ -267,9 +281,7 @@ impl KafkaBus {
     pub async fn apply(&self) -> Result<Vec<String>, BusError> {
         let o = self.opts.clone();
         let admin = tokio::task::spawn_blocking(move || {
-            ClientConfig::new()
-                .set("bootstrap.servers", &o.brokers)
-                .create::<AdminClient<DefaultClientContext>>()
+            o.base().create::<AdminClient<DefaultClientContext>>()
         })
         .await
         .map_err(task("create admin"))?

@@ -170,35 +170,48 @@ pub enum Delivery {
     AuthRefused { reason: String },
 }
 
-/// Build the node's shared HTTP client: redirects are never followed and
-/// proxies are never taken from the environment.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// Build the node's shared HTTP client: HTTPS with rustls (the webpki
+/// roots, plus `ca_pem` when given), redirects never followed, proxies never
+/// taken from the environment.
+pub fn http_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
         .connect_timeout(Duration::from_secs(3))
         .pool_idle_timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .no_proxy();
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build()
 }
 
 /// Classify a response status (and Retry-After) for at-least-once delivery.
+/// The reason names the status and, when the body is the spec's envelope,
+/// its errCode: a peer's text is never logged or stored verbatim.
 pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Delivery {
-    let snippet: String = body.chars().take(200).collect();
+    let code = serde_json::from_str::<Envelope<serde_json::Value>>(body)
+        .ok()
+        .and_then(|e| e.code())
+        .map(|c| format!(" errCode={c}"))
+        .unwrap_or_default();
+    let snippet = code;
     if status.is_success() {
         Delivery::Done
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Delivery::AuthRefused {
-            reason: format!("HTTP {status}: {snippet}"),
+            reason: format!("HTTP {}{snippet}", status.as_u16()),
         }
     } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         Delivery::Retry {
-            reason: format!("HTTP {status}: {snippet}"),
+            reason: format!("HTTP {}{snippet}", status.as_u16()),
             after: retry_after,
         }
     } else {
         Delivery::Reject {
-            reason: format!("HTTP {status}: {snippet}"),
+            reason: format!("HTTP {}{snippet}", status.as_u16()),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod city;
 pub mod error;
 pub mod mask;
+pub mod personal;
 pub mod qr;
 pub mod resident;
 pub mod scene;
@@ -14,6 +15,7 @@ pub mod trade;
 
 pub use city::CityNo;
 pub use error::{bounded, FaultKind, ParseError};
+pub use personal::{IdcardNo, PersonName, Phone};
 pub use qr::QrToken;
 pub use scene::SceneCode;
 pub use target::TargetType;

@@ -1,9 +1,11 @@
 //! Residents, their fused cards and the QR grants shown for them: what the
-//! province holds, and the identity decode discloses (spec 7.2).
+//! province holds, and the identity decode discloses (spec 7.2). Personal
+//! fields are masking types (`personal.rs`).
 
 use serde::{Deserialize, Serialize};
 
 use super::error::ParseError;
+use super::personal::{IdcardNo, PersonName, Phone};
 
 /// A one-character code field with a fixed set of values (healthLevel,
 /// authType, dataSource); parsed against its allowed set.
@@ -45,38 +47,13 @@ pub fn data_source(raw: &str) -> Result<String, ParseError> {
     )
 }
 
-/// An ID number as residents are keyed: 1..=32 printable characters
-/// (other certificate types exist, so not only the 18-character form).
-pub fn idcard_no(raw: &str) -> Result<String, ParseError> {
-    let ok =
-        (1..=32).contains(&raw.chars().count()) && raw.chars().all(|c| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(raw.to_string())
-    } else {
-        Err(ParseError::malformed("idcardNo", "应为1至32位字母或数字"))
-    }
-}
-
-/// A phone number: 5 to 20 digits, `+` or `-`.
-pub fn user_phone(raw: &str) -> Result<String, ParseError> {
-    let ok = (5..=20).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+');
-    if ok {
-        Ok(raw.to_string())
-    } else {
-        Err(ParseError::malformed("userPhone", "应为5至20位电话号码"))
-    }
-}
-
 /// A resident as the province holds them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Resident {
-    pub idcard_no: String,
-    pub name: String,
-    pub user_phone: String,
+    pub idcard_no: IdcardNo,
+    pub name: PersonName,
+    pub user_phone: Phone,
     pub health_level: String,
     pub data_source: String,
     pub universal_auth: bool,
@@ -94,7 +71,7 @@ pub struct FusedCard {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct QrGrant {
-    pub idcard_no: String,
+    pub idcard_no: IdcardNo,
     pub city_no: String,
     pub auth_type: String,
     pub auth_object: String,
@@ -107,9 +84,9 @@ pub struct QrGrant {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
-    pub name: String,
-    pub idcard_no: String,
-    pub user_phone: String,
+    pub name: PersonName,
+    pub idcard_no: IdcardNo,
+    pub user_phone: Phone,
     pub is_self: String,
     pub auth_type: String,
     pub auth_object: String,

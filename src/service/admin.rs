@@ -5,7 +5,7 @@
 use super::ServiceError;
 use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
 use crate::domain::ParseError;
-use crate::domain::{mask, TargetType};
+use crate::domain::{IdcardNo, TargetType};
 use crate::store::Store;
 
 /// Writes of the admin API.
@@ -42,13 +42,13 @@ impl Admin {
     pub async fn put_resident(&self, r: &Resident) -> Result<(), ServiceError> {
         self.store.put_resident(r)?;
         self.store.sync().await?;
-        tracing::info!(idcard = %mask::id(&r.idcard_no), "resident saved");
+        tracing::info!(idcard = %r.idcard_no, "resident saved");
         Ok(())
     }
 
     pub async fn put_card(
         &self,
-        idcard: &str,
+        idcard: &IdcardNo,
         target: &TargetType,
         card: &FusedCard,
     ) -> Result<(), ServiceError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::sources::{ConfigSource, IdentitySource};
 use super::ServiceError;
 use crate::domain::resident::Identity;
-use crate::domain::{mask, CityNo, QrToken, SceneCode, TargetType};
+use crate::domain::{CityNo, QrToken, SceneCode, TargetType};
 
 /// The parsed fields common to decode and transcode.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ impl Decoder {
                 .await?;
         }
         let who = self.identity.identify(q, self.timeout).await?;
-        tracing::info!(city = %q.city, target = %q.target, token = %q.token, idcard = %mask::id(&who.idcard_no), "decoded");
+        tracing::info!(city = %q.city, target = %q.target, token = %q.token, idcard = %who.idcard_no, "decoded");
         Ok(who)
     }
 }

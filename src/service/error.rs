@@ -74,8 +74,11 @@ pub enum ServiceError {
     Event(#[from] EventError),
 }
 
-fn call_detail(party: &str, e: &CallError) -> String {
+/// The detail of a failed call. A card system's own words are not passed
+/// on (they would be stored on the reply topic): only its code.
+fn call_detail(party: &str, e: &CallError, relay_text: bool) -> String {
     match e {
+        CallError::Refused { code, .. } if !relay_text => format!("{party}返回错误码{code}"),
         CallError::Timeout(_) => format!("{party}未在时限内响应"),
         CallError::Unreachable(_) => format!("无法连接{party}"),
         CallError::BadAnswer { status, .. } => format!("{party}应答格式错误（HTTP {status}）"),
@@ -127,8 +130,8 @@ impl ServiceError {
                 scene.name()
             ),
             TradeConflict(no) => format!("交易流水号tradeNo={no}已接收且内容不一致"),
-            CardSystem(e) => call_detail("卡管系统", e),
-            Province(e) => call_detail("省级安康码平台", e),
+            CardSystem(e) => call_detail("卡管系统", e, false),
+            Province(e) => call_detail("省级安康码平台", e, true),
             Deadline(what) => (*what).to_string(),
             Unauthorized(why) => format!("认证失败：{why}"),
             Replayed(why) => format!("请求已过期或重复提交：{why}"),

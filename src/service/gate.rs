@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use super::ServiceError;
 use crate::clock::SharedClock;
 use crate::domain::app::{AppKind, Scopes, Service};
-use crate::domain::{CityNo, SceneCode, TargetType};
+use crate::domain::{CityNo, IdcardNo, SceneCode, TargetType};
 use crate::signing::{self, SignMethod, Signed};
 use crate::store::{AppRecord, AuditRecord, Store};
 
@@ -237,8 +237,8 @@ impl Gate {
     }
 
     /// The resident's pseudonym for audit records.
-    pub fn subject(&self, idcard_no: &str) -> String {
-        super::trade::pseudonym(&self.subject_key, "subject", idcard_no)
+    pub fn subject(&self, idcard_no: &IdcardNo) -> String {
+        super::trade::pseudonym(&self.subject_key, "subject", idcard_no.expose())
     }
 
     /// Append an audit record; a failure is logged, never answered.

@@ -9,13 +9,13 @@ use super::ServiceError;
 use crate::clock::SharedClock;
 use crate::domain::resident::QrGrant;
 use crate::domain::ParseError;
-use crate::domain::{CityNo, QrToken};
+use crate::domain::{CityNo, IdcardNo, QrToken};
 use crate::store::Store;
 
 /// A parsed request to issue a QR code.
 #[derive(Debug, Clone)]
 pub struct QrRequest {
-    pub idcard_no: String,
+    pub idcard_no: IdcardNo,
     pub city: CityNo,
     pub auth_type: String,
     pub auth_object: String,

@@ -15,7 +15,7 @@ use super::sources::ConfigSource;
 use super::ServiceError;
 use crate::bus::{channel, Topics};
 use crate::clock::SharedClock;
-use crate::domain::{CityNo, TargetId, TargetType, TradeNo, TradeTime};
+use crate::domain::{CityNo, IdcardNo, PersonName, TargetId, TargetType, TradeNo, TradeTime};
 use crate::events::{Notification, TradeRecorded, TradeReported};
 use crate::store::{Accepted, OutboxRecord, Store};
 
@@ -23,8 +23,8 @@ use crate::store::{Accepted, OutboxRecord, Store};
 #[derive(Debug, Clone)]
 pub struct TradeReport {
     pub city: CityNo,
-    pub name: String,
-    pub idcard_no: String,
+    pub name: PersonName,
+    pub idcard_no: IdcardNo,
     pub target: TargetType,
     pub target_id: TargetId,
     pub time: TradeTime,
@@ -39,8 +39,8 @@ impl TradeReport {
         let mut h = Sha256::new();
         for part in [
             self.city.as_str(),
-            &self.name,
-            &self.idcard_no,
+            self.name.expose(),
+            self.idcard_no.expose(),
             self.target.as_str(),
             self.target_id.as_str(),
             &self.time.compact(),
@@ -99,6 +99,8 @@ impl TradeDesk {
     /// The outbox records of an accepted report.
     fn records(&self, t: &TradeReport, trace: &str) -> Result<Vec<OutboxRecord>, ServiceError> {
         let now = self.clock.now_ms();
+        // Personal fields travel sealed (field-level, SPEC §10).
+        let keys = self.store.keys();
         let messages = match &self.emitter {
             Emitter::City => vec![channel::message(
                 &self.topics,
@@ -106,10 +108,10 @@ impl TradeDesk {
                     trace_id: trace.into(),
                     received_at: now,
                     city_no: t.city.to_string(),
-                    name: t.name.clone(),
-                    idcard_no: t.idcard_no.clone(),
+                    name: keys.seal(t.name.expose()),
+                    idcard_no: keys.seal(t.idcard_no.expose()),
                     target_type: t.target.to_string(),
-                    target_id: t.target_id.as_str().into(),
+                    target_id: keys.seal(t.target_id.as_str()),
                     trade_time: t.time.compact(),
                     trade_no: t.trade_no.to_string(),
                     msg: t.msg.clone(),
@@ -121,7 +123,7 @@ impl TradeDesk {
                 let recorded = TradeRecorded {
                     trace_id: trace.into(),
                     recorded_at: now,
-                    subject_id: pseudonym(subject_key, "subject", &t.idcard_no),
+                    subject_id: pseudonym(subject_key, "subject", t.idcard_no.expose()),
                     city_no: t.city.to_string(),
                     target_type: t.target.to_string(),
                     target_name: target_name.clone(),
@@ -134,13 +136,13 @@ impl TradeDesk {
                 let phone = self
                     .store
                     .resident(&t.idcard_no)?
-                    .map(|r| r.user_phone)
+                    .map(|r| r.user_phone.expose().to_string())
                     .unwrap_or_default();
                 let note = Notification {
                     trace_id: trace.into(),
                     trade_no: t.trade_no.to_string(),
-                    idcard_no: t.idcard_no.clone(),
-                    user_phone: phone,
+                    idcard_no: keys.seal(t.idcard_no.expose()),
+                    user_phone: keys.seal(&phone),
                     title: "安康码交易通知".into(),
                     content: format!(
                         "您于{}使用安康码在{}完成交易：{}",

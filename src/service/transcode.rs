@@ -163,14 +163,14 @@ impl Transcoder {
             .identity
             .identify(&q, self.remaining(ev.deadline_ms)?)
             .await?;
-        *subject = super::trade::pseudonym(&self.subject_key, "subject", &who.idcard_no);
+        *subject = super::trade::pseudonym(&self.subject_key, "subject", who.idcard_no.expose());
         let req = GenerateRequest {
             city_no: q.city.as_str(),
             target_type: q.target.as_str(),
             scene_code: q.scene.map_or("", |s| s.as_str()),
-            name: &who.name,
-            idcard_no: &who.idcard_no,
-            user_phone: &who.user_phone,
+            name: who.name.expose(),
+            idcard_no: who.idcard_no.expose(),
+            user_phone: who.user_phone.expose(),
             target_object: &ev.target_object,
         };
         card::generate(

@@ -1,9 +1,10 @@
 //! Registered apps (SPEC §9): kind, scopes, rate limit and one or two
-//! active secrets, keyed by appId. A secret's `Debug` never shows it.
+//! active secrets, keyed by appId, sealed at rest. A secret's `Debug`
+//! never shows it.
 
 use serde::{Deserialize, Serialize};
 
-use super::{from_json, to_json, Store, StoreError};
+use super::{Store, StoreError};
 use crate::domain::app::{AppKind, Scopes};
 
 /// One active secret of an app.
@@ -39,12 +40,12 @@ impl Store {
     pub fn app(&self, app_id: &str) -> Result<Option<AppRecord>, StoreError> {
         self.apps
             .get(app_id.as_bytes())?
-            .map(|v| from_json(&v))
+            .map(|v| self.unseal(&v))
             .transpose()
     }
 
     pub fn put_app(&self, a: &AppRecord) -> Result<(), StoreError> {
-        self.apps.insert(a.app_id.as_bytes(), to_json(a)?)?;
+        self.apps.insert(a.app_id.as_bytes(), self.seal(a)?)?;
         Ok(())
     }
 
@@ -58,7 +59,7 @@ impl Store {
             .iter()
             .map(|item| {
                 let (_, v) = item?;
-                from_json(&v)
+                self.unseal(&v)
             })
             .collect()
     }

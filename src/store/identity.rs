@@ -1,19 +1,20 @@
 //! Residents, fused cards and QR grants (province only).
 
-use super::{from_json, key2, to_json, Store, StoreError};
+use super::{key2, Store, StoreError};
 use crate::domain::resident::{FusedCard, QrGrant, Resident};
-use crate::domain::{QrToken, TargetType};
+use crate::domain::{IdcardNo, QrToken, TargetType};
 
 impl Store {
     pub fn put_resident(&self, r: &Resident) -> Result<(), StoreError> {
-        self.residents.insert(r.idcard_no.as_bytes(), to_json(r)?)?;
+        self.residents
+            .insert(self.id_key(r.idcard_no.expose()), self.seal(r)?)?;
         Ok(())
     }
 
-    pub fn resident(&self, idcard_no: &str) -> Result<Option<Resident>, StoreError> {
+    pub fn resident(&self, idcard_no: &IdcardNo) -> Result<Option<Resident>, StoreError> {
         self.residents
-            .get(idcard_no.as_bytes())?
-            .map(|v| from_json(&v))
+            .get(self.id_key(idcard_no.expose()))?
+            .map(|v| self.unseal(&v))
             .transpose()
     }
 
@@ -23,25 +24,31 @@ impl Store {
 
     pub fn put_card(
         &self,
-        idcard_no: &str,
+        idcard_no: &IdcardNo,
         t: &TargetType,
         c: &FusedCard,
     ) -> Result<(), StoreError> {
-        self.cards
-            .insert(key2(idcard_no, t.as_str()), to_json(c)?)?;
+        self.cards.insert(
+            key2(&self.id_key(idcard_no.expose()), t.as_str()),
+            self.seal(c)?,
+        )?;
         Ok(())
     }
 
-    pub fn card(&self, idcard_no: &str, t: &TargetType) -> Result<Option<FusedCard>, StoreError> {
+    pub fn card(
+        &self,
+        idcard_no: &IdcardNo,
+        t: &TargetType,
+    ) -> Result<Option<FusedCard>, StoreError> {
         self.cards
-            .get(key2(idcard_no, t.as_str()))?
-            .map(|v| from_json(&v))
+            .get(key2(&self.id_key(idcard_no.expose()), t.as_str()))?
+            .map(|v| self.unseal(&v))
             .transpose()
     }
 
     pub fn put_qr(&self, token: &QrToken, g: &QrGrant) -> Result<(), StoreError> {
         self.qrcodes
-            .insert(token.as_str().as_bytes(), to_json(g)?)?;
+            .insert(token.as_str().as_bytes(), self.seal(g)?)?;
         Ok(())
     }
 
@@ -50,7 +57,7 @@ impl Store {
         let grant: Option<QrGrant> = self
             .qrcodes
             .get(token.as_str().as_bytes())?
-            .map(|v| from_json(&v))
+            .map(|v| self.unseal(&v))
             .transpose()?;
         Ok(grant.filter(|g| g.expires_at > now_ms))
     }
@@ -60,7 +67,7 @@ impl Store {
         let mut n = 0;
         for item in self.qrcodes.iter() {
             let (k, v) = item?;
-            let g: QrGrant = from_json(&v)?;
+            let g: QrGrant = self.unseal(&v)?;
             if g.expires_at <= now_ms {
                 self.qrcodes.remove(k)?;
                 n += 1;

@@ -1,7 +1,9 @@
 //! The node's local state in sled: one tree per concern, behind small typed
 //! APIs. Identities and QR grants (province), transcode configs, trade
 //! idempotency records, the outbox, delivered notifications, registered
-//! apps and the audit trail. The trees
+//! apps and the audit trail. Personal data (residents, cards, QR grants,
+//! trade digests, app secrets) is sealed (`crypto.rs`) and looked up by a
+//! keyed index of the ID number, never the plaintext. The trees
 //! live in the node's [`Durable`] database, which the embedded bus shares.
 
 mod apps;
@@ -14,6 +16,9 @@ mod trades;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use crate::crypto::{CryptoError, Keyring};
 use crate::durability::{DurabilityError, Durable};
 
 pub use apps::{AppRecord, AppSecret};
@@ -36,12 +41,19 @@ pub enum StoreError {
     /// A transaction failed.
     #[error("transaction failed: {0}")]
     Transaction(String),
+    /// A sealed value does not open (wrong or missing key, damage).
+    #[error("sealed value")]
+    Crypto(#[from] CryptoError),
+    /// The configured key is not the one the data was sealed with.
+    #[error("{0}")]
+    WrongKey(String),
 }
 
 /// Handle to the node's trees. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     durable: Durable,
+    keys: Arc<Keyring>,
     residents: sled::Tree,
     cards: sled::Tree,
     qrcodes: sled::Tree,
@@ -55,9 +67,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// The store's trees in `durable`.
-    pub fn open(durable: &Durable) -> Result<Self, StoreError> {
-        Ok(Store {
+    /// The store's trees in `durable`, sealing personal data under `keys`.
+    /// Fails with [`StoreError::WrongKey`] when the data was sealed under a
+    /// key that is not configured or does not open it.
+    pub fn open(durable: &Durable, keys: Arc<Keyring>) -> Result<Self, StoreError> {
+        let store = Store {
+            keys,
             residents: durable.tree("residents")?,
             cards: durable.tree("cards")?,
             qrcodes: durable.tree("qrcodes")?,
@@ -69,7 +84,52 @@ impl Store {
             apps: durable.tree("apps")?,
             audit: durable.tree("audit")?,
             durable: durable.clone(),
-        })
+        };
+        store.check_key()?;
+        Ok(store)
+    }
+
+    /// The key check: a value sealed when the store was first keyed; it must
+    /// open under the configured keys.
+    fn check_key(&self) -> Result<(), StoreError> {
+        const CHECK: &str = "crypto/check";
+        match self.meta.get(CHECK)? {
+            None => {
+                self.meta.insert(CHECK, self.keys.seal("akm").as_bytes())?;
+                Ok(())
+            }
+            Some(v) => {
+                let sealed = String::from_utf8_lossy(&v).into_owned();
+                match self.keys.open(&sealed) {
+                    Ok(_) => Ok(()),
+                    Err(CryptoError::UnknownKey(kid)) => Err(StoreError::WrongKey(format!(
+                        "the data in this directory is sealed under data key {kid}, which is not configured (AKM_DATA_KEY / AKM_DATA_KEY_FILE, older keys in AKM_DATA_KEY_OLD)"
+                    ))),
+                    Err(_) => Err(StoreError::WrongKey(
+                        "the configured data key does not open the data in this directory: wrong key".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The keys personal data is sealed under.
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// The store key of a value looked up by ID number: its keyed index.
+    fn id_key(&self, idcard_no: &str) -> String {
+        self.keys.index(idcard_no)
+    }
+
+    fn seal<T: Serialize>(&self, v: &T) -> Result<Vec<u8>, StoreError> {
+        Ok(self.keys.seal_bytes(&serde_json::to_vec(v)?).into_bytes())
+    }
+
+    fn unseal<T: DeserializeOwned>(&self, v: &[u8]) -> Result<T, StoreError> {
+        let sealed = String::from_utf8_lossy(v);
+        Ok(serde_json::from_slice(&self.keys.open_bytes(&sealed)?)?)
     }
 
     /// Wait until everything written before this call is on disk.

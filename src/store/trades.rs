@@ -20,22 +20,28 @@ pub enum Accepted {
 }
 
 impl Store {
-    /// Record `trade_no` with `digest` and queue `records`, atomically.
+    /// Record `trade_no` with the `digest` of its content (sealed: the
+    /// content holds personal data) and queue `records`, atomically.
     pub fn accept_trade(
         &self,
         trade_no: &str,
         digest: &[u8],
         records: &[OutboxRecord],
     ) -> Result<Accepted, StoreError> {
+        let sealed = self.keys.seal_bytes(digest);
+        let keys = &self.keys;
         let result = (&self.trades, &self.outbox).transaction(|(trades, outbox)| {
             if let Some(seen) = trades.get(trade_no.as_bytes())? {
-                return Ok(if seen.as_ref() == digest {
+                let same = keys
+                    .open_bytes(&String::from_utf8_lossy(&seen))
+                    .is_ok_and(|d| d == digest);
+                return Ok(if same {
                     Accepted::Duplicate
                 } else {
                     Accepted::Conflict
                 });
             }
-            trades.insert(trade_no.as_bytes(), digest)?;
+            trades.insert(trade_no.as_bytes(), sealed.as_bytes())?;
             for r in records {
                 let id = outbox.generate_id()?;
                 outbox.insert(&id.to_be_bytes(), r.to_bytes())?;

@@ -3,12 +3,14 @@
 //! limit of time; a permanent refusal sends the event to the DLQ. The offset
 //! is committed after either. The province dedupes by tradeNo.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Record, Topic};
 use crate::clients::province::ProvinceClient;
+use crate::crypto::Keyring;
 use crate::events::TradeReported;
 use crate::workers::retry::{self, Ended, Schedule};
 use crate::workers::{consume, dead_letter, Flow, WorkerError};
@@ -21,6 +23,8 @@ pub struct Forwarder {
     pub schedule: Schedule,
     pub timeout: Duration,
     pub cancel: CancellationToken,
+    /// Opens the report's sealed fields.
+    pub keys: Arc<Keyring>,
 }
 
 /// Run one forwarder group member until cancelled.
@@ -34,7 +38,25 @@ pub async fn run(f: Forwarder) {
 }
 
 impl Forwarder {
-    async fn forward(&self, t: TradeReported, rec: Record) -> Result<Flow, WorkerError> {
+    async fn forward(&self, sealed: TradeReported, rec: Record) -> Result<Flow, WorkerError> {
+        // The personal fields travel sealed; the province gets them over HTTP(S).
+        let opened = (|| -> Result<TradeReported, crate::crypto::CryptoError> {
+            Ok(TradeReported {
+                name: self.keys.open(&sealed.name)?,
+                idcard_no: self.keys.open(&sealed.idcard_no)?,
+                target_id: self.keys.open(&sealed.target_id)?,
+                ..sealed.clone()
+            })
+        })();
+        let t = match opened {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = format!("sealed fields do not open: {e}");
+                tracing::error!(trade_no = %sealed.trade_no, %reason, "trade report sent to DLQ");
+                dead_letter(&self.bus, Topic::TradeReported, &rec, &reason).await?;
+                return Ok(Flow::Commit);
+            }
+        };
         let what = format!("forward trade {}", t.trade_no);
         match retry::deliver(&self.cancel, self.schedule, &what, || {
             self.province.callback(&t, self.timeout)

@@ -3,6 +3,7 @@
 //! before the offset is committed, so a redelivered message is not pushed
 //! again; transient failures retry with backoff, refusals go to the DLQ.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, Record, Topic};
 use crate::clients::push;
 use crate::clock::SharedClock;
+use crate::crypto::Keyring;
 use crate::domain::mask;
 use crate::events::Notification;
 use crate::store::Store;
@@ -27,6 +29,8 @@ pub struct Notifier {
     pub timeout: Duration,
     pub clock: SharedClock,
     pub cancel: CancellationToken,
+    /// Opens the notification's sealed fields.
+    pub keys: Arc<Keyring>,
 }
 
 /// Run one notifier group member until cancelled.
@@ -40,10 +44,27 @@ pub async fn run(n: Notifier) {
 }
 
 impl Notifier {
-    async fn notify(&self, n: Notification, rec: Record) -> Result<Flow, WorkerError> {
-        if self.store.is_delivered(&n.trade_no)? {
+    async fn notify(&self, sealed: Notification, rec: Record) -> Result<Flow, WorkerError> {
+        if self.store.is_delivered(&sealed.trade_no)? {
             return Ok(Flow::Commit);
         }
+        // The personal fields travel sealed; the push gateway gets them in the clear.
+        let opened = (|| -> Result<Notification, crate::crypto::CryptoError> {
+            Ok(Notification {
+                idcard_no: self.keys.open(&sealed.idcard_no)?,
+                user_phone: self.keys.open(&sealed.user_phone)?,
+                ..sealed.clone()
+            })
+        })();
+        let n = match opened {
+            Ok(n) => n,
+            Err(e) => {
+                let reason = format!("sealed fields do not open: {e}");
+                tracing::error!(trade_no = %sealed.trade_no, %reason, "notification sent to DLQ");
+                dead_letter(&self.bus, Topic::Notify, &rec, &reason).await?;
+                return Ok(Flow::Commit);
+            }
+        };
         let what = format!("push trade {}", n.trade_no);
         match retry::deliver(&self.cancel, self.schedule, &what, || {
             push::push(&self.http, &self.push_url, &n, self.timeout)

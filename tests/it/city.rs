@@ -134,9 +134,9 @@ async fn a_failing_card_system_gives_5001() {
         .await;
     assert_err(&got, 502, "5001", "卡管系统");
     // the reply crossed the bus as (errCode, detail): the prefix is there once,
-    // followed by the card system's own words and code
+    // followed by the card system's code (never its own words)
     assert_eq!(
-        got.1["errMsg"], "卡管系统生码失败：卡管系统内部错误（模拟）（5000）",
+        got.1["errMsg"], "卡管系统生码失败：卡管系统返回错误码5000",
         "{}",
         got.1
     );

@@ -13,6 +13,7 @@ fn akm(args: &[&str], dir: &std::path::Path) -> std::process::Output {
         .arg(dir)
         .env("AKM_BUS", "embedded")
         .env("AKM_TOPIC_PREFIX", "")
+        .env("AKM_DATA_KEY", crate::helpers::DATA_KEY)
         .output()
         .unwrap()
 }
@@ -23,11 +24,20 @@ fn with_store<T>(dir: &std::path::Path, f: impl AsyncFnOnce(Durable, Store) -> T
     let rt = tokio::runtime::Runtime::new().unwrap();
     let out = rt.block_on(async {
         let durable = Durable::open(dir).unwrap();
-        let store = Store::open(&durable).unwrap();
+        let store = Store::open(&durable, std::sync::Arc::new(test_keys())).unwrap();
         f(durable, store).await
     });
     drop(rt);
     out
+}
+
+/// The test nodes' data key.
+pub fn test_keys() -> akm::crypto::Keyring {
+    let cipher = akm::crypto::CipherKind::Aes256Gcm;
+    akm::crypto::Keyring::new(
+        akm::crypto::DataKey::parse(cipher, crate::helpers::DATA_KEY).unwrap(),
+        vec![],
+    )
 }
 
 #[test]
@@ -64,17 +74,26 @@ fn import_loads_valid_lines_and_reports_bad_ones() {
         "{stderr}"
     );
     with_store(&data, async |_, store: Store| {
-        let r = store.resident("340102199003073238").unwrap().unwrap();
-        assert_eq!((r.name.as_str(), r.universal_auth), ("张三", true));
+        let r = store
+            .resident(&akm::domain::IdcardNo::parse("340102199003073238").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.name.expose(), r.universal_auth), ("张三", true));
         assert!(
             !store
-                .resident("340104198805121234")
+                .resident(&akm::domain::IdcardNo::parse("340104198805121234").unwrap())
                 .unwrap()
                 .unwrap()
                 .universal_auth
         );
-        assert!(store.resident("340104198805125678").unwrap().is_none());
-        assert!(store.resident("340104198805129999").unwrap().is_none());
+        assert!(store
+            .resident(&akm::domain::IdcardNo::parse("340104198805125678").unwrap())
+            .unwrap()
+            .is_none());
+        assert!(store
+            .resident(&akm::domain::IdcardNo::parse("340104198805129999").unwrap())
+            .unwrap()
+            .is_none());
     });
 }
 

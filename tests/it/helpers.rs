@@ -18,6 +18,10 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// The operator app every test node bootstraps (`AKM_ADMIN_APP_ID`).
 pub const OPERATOR: &str = "t-operator";
 pub const OPERATOR_SECRET: &str = "t-operator-secret-0123456789abcdef0123";
+/// The data key of every test node (AES-256-GCM, base64 of 32 bytes).
+pub const DATA_KEY: &str = "dGVzdC1kYXRhLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=";
+/// The pseudonym key of every test province (base64 of 32 bytes).
+pub const SUBJECT_KEY: &str = "dGVzdC1zdWJqZWN0LWtleS0wMTIzNDU2Nzg5YWJjZGU=";
 /// The app test cities sign their calls to the province with.
 pub const CITY_APP: &str = "t-city-340100";
 pub const CITY_APP_SECRET: &str = "t-city-secret-0123456789abcdef0123456789";
@@ -73,6 +77,8 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         admin_app_secret: Some(Secret::new(OPERATOR_SECRET)),
         province_app_id: Some(CITY_APP.into()),
         province_app_secret: Some(Secret::new(CITY_APP_SECRET)),
+        data_key: Some(Secret::new(DATA_KEY)),
+        subject_key: Some(Secret::new(SUBJECT_KEY)),
         retry_max: Duration::from_millis(200),
         workers: 2,
         ..Settings::default()
@@ -325,7 +331,7 @@ impl App {
     pub fn expired_qr(&self, id: &str) -> String {
         let token = QrToken::generate();
         let grant = QrGrant {
-            idcard_no: id.into(),
+            idcard_no: akm::domain::IdcardNo::parse(id).unwrap(),
             city_no: "340000000000".into(),
             auth_type: "1".into(),
             auth_object: String::new(),

@@ -27,6 +27,7 @@ async fn topics_apply_is_idempotent_and_serve_names_missing_topics() {
         brokers,
         fetch_wait_ms: 10,
         message_timeout_ms: 5000,
+        properties: vec![],
     };
     let err = Bus::kafka(opts.clone(), topics.clone())
         .await
@@ -61,6 +62,7 @@ async fn publish_fails_cleanly_when_the_broker_is_gone() {
             brokers: dead.to_string(),
             fetch_wait_ms: 10,
             message_timeout_ms: 1500,
+            properties: vec![],
         },
         Topics::new("").unwrap(),
     )

@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["sim"],
     &["config"],
     &["domain"],
-    &["protocol", "clock", "signing"],
+    &["protocol", "clock", "signing", "crypto"],
 ];
 
 fn rank(m: &str) -> usize {
