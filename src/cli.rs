@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use akm::bus::{BusConsumer, KafkaBus, Message, Topics};
 use akm::config::Settings;
+use akm::crypto::{CipherKind, DataKey, Keyring};
 use akm::domain::resident::Resident;
 use akm::durability::Durable;
 use akm::signing::{SignMethod, Signer};
@@ -130,7 +131,8 @@ pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
 }
 
 pub async fn apply(settings: &Settings) -> anyhow::Result<()> {
-    let topics = Topics::new(&settings.topic_prefix)?;
+    let topics =
+        Topics::new(&settings.topic_prefix)?.cap_personal_dlq(settings.pii_dlq_retention_days);
     let bus = KafkaBus::connect(akm::bus::KafkaOptions::from_settings(settings), topics).await?;
     for line in bus.apply().await? {
         println!("{line}");
@@ -303,5 +305,42 @@ pub async fn apps(
     if !(200..300).contains(&status) {
         anyhow::bail!("HTTP {status}");
     }
+    Ok(())
+}
+
+/// `akm keys new`: a fresh data key for the configured cipher.
+pub fn new_key(settings: &Settings) -> anyhow::Result<()> {
+    let cipher = CipherKind::parse(&settings.data_cipher).context("AKM_DATA_CIPHER")?;
+    println!("{}", DataKey::generate(cipher));
+    Ok(())
+}
+
+/// `akm keys rotate`: re-seal a stopped node's data under a new key.
+pub async fn rotate(settings: Settings, new_key_file: &Path) -> anyhow::Result<()> {
+    let cipher = CipherKind::parse(&settings.data_cipher).context("AKM_DATA_CIPHER")?;
+    let old = akm::startup::keyring(&settings, Roles::Province)?;
+    let text = std::fs::read_to_string(new_key_file)
+        .with_context(|| format!("cannot read {}", new_key_file.display()))?;
+    let new = Keyring::new(
+        DataKey::parse(cipher, &text).context("the new key")?,
+        vec![],
+    )
+    .opening(&old);
+    let durable =
+        Durable::open(&settings.data_dir).context("open the data dir (is the node running?)")?;
+    let store = Store::open(&durable, std::sync::Arc::new(old.clone()))?;
+    let bar = ProgressBar::new(store.sealed_count());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} sealed values ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    store.rekey(&new, || bar.inc(1))?;
+    durable.sync().await?;
+    bar.finish();
+    println!(
+        "re-sealed under key {} (was {}); run with the new key, and keep the old one in AKM_DATA_KEY_OLD until the topics' older records are consumed",
+        new.current_id(),
+        old.current_id()
+    );
     Ok(())
 }

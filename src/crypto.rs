@@ -155,6 +155,16 @@ impl Keyring {
         self.current.id()
     }
 
+    /// This keyring with `old`'s keys added as older keys (rotation).
+    pub fn opening(mut self, old: &Keyring) -> Self {
+        for k in std::iter::once(&old.current).chain(&old.older) {
+            if k.id != self.current.id && !self.older.iter().any(|o| o.id == k.id) {
+                self.older.push(k.clone());
+            }
+        }
+        self
+    }
+
     /// Seal `plain` under the current key.
     pub fn seal(&self, plain: &str) -> String {
         self.seal_bytes(plain.as_bytes())

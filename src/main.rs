@@ -70,6 +70,12 @@ enum Command {
         /// The JSON body, sent exactly as given.
         body: Option<String>,
     },
+    /// Data keys: `new` prints a fresh key; `rotate` re-seals a stopped
+    /// node's data under a new key (the current one from the settings).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCmd,
+    },
     /// Register, list and rotate apps through the apps admin API, as the
     /// operator app (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET).
     Apps {
@@ -78,6 +84,20 @@ enum Command {
         url: Option<String>,
         #[command(subcommand)]
         action: AppsCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Print a fresh data key (base64) for AKM_DATA_CIPHER.
+    New,
+    /// Re-seal every sealed value of the data dir under the key in FILE
+    /// (node stopped). Then run with that key, and keep the old one in
+    /// AKM_DATA_KEY_OLD until the topics' older records are consumed.
+    Rotate {
+        /// The new key, base64, as `akm keys new` prints it.
+        #[arg(long)]
+        new_key_file: PathBuf,
     },
 }
 
@@ -162,6 +182,12 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await
             }
+            Command::Keys {
+                action: KeysCmd::New,
+            } => cli::new_key(&settings),
+            Command::Keys {
+                action: KeysCmd::Rotate { new_key_file },
+            } => cli::rotate(settings, &new_key_file).await,
             Command::Apps { url, action } => {
                 let action = match action {
                     AppsCmd::Add {

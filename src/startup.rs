@@ -222,7 +222,9 @@ pub async fn open_bus(
     durable: &Durable,
     clock: SharedClock,
 ) -> anyhow::Result<Bus> {
-    let topics = Topics::new(&settings.topic_prefix).context("topic declarations")?;
+    let topics = Topics::new(&settings.topic_prefix)
+        .context("topic declarations")?
+        .cap_personal_dlq(settings.pii_dlq_retention_days);
     Ok(match settings.bus {
         BusKind::Kafka => Bus::kafka(crate::bus::KafkaOptions::from_settings(settings), topics)
             .await
@@ -359,6 +361,7 @@ impl Wiring {
                 node_id: node_id.clone(),
                 timeout: s.transcode_timeout,
                 clock: clock.clone(),
+                keys: self.keys.clone(),
             },
             admin: admin.clone(),
             apps,
@@ -389,6 +392,7 @@ impl Wiring {
                 http: http.clone(),
                 clock: clock.clone(),
                 subject_key,
+                keys: self.keys.clone(),
             }),
             node_id: node_id.clone(),
             limit: Arc::new(Semaphore::new(s.transcode_concurrency)),

@@ -110,10 +110,18 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
 }
 
 /// `GET /health`: liveness with a little state.
+/// `GET /health`: liveness with a little state: transcodes waiting, the
+/// outbox length, and how many records the dead-letter topics hold.
 pub async fn health(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
+    let bus = &api.transcode.bus;
+    let mut dead = 0;
+    for t in crate::bus::Topic::ALL {
+        dead += bus.count(&bus.topics().dlq(t)).await.unwrap_or(0);
+    }
     axum::Json(serde_json::json!({
         "role": api.role,
         "pending": api.transcode.pending.len(),
         "outbox": api.admin.store.outbox_len(),
+        "deadLetters": dead,
     }))
 }

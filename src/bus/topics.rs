@@ -19,6 +19,10 @@ pub struct TopicDecl {
     pub retention_ms: i64,
     pub key: String,
     pub schema: String,
+    /// Whether records hold personal data (sealed fields); a dead-letter
+    /// topic that does keeps it at most `AKM_PII_DLQ_RETENTION_DAYS`.
+    #[serde(default)]
+    pub personal_data: bool,
 }
 
 /// A topic declaration that does not parse.
@@ -90,6 +94,18 @@ impl Topics {
         &self.prefix
     }
 
+    /// Cap the retention of the dead-letter topics holding personal data
+    /// at `days` (`AKM_PII_DLQ_RETENTION_DAYS`).
+    pub fn cap_personal_dlq(mut self, days: u32) -> Self {
+        let cap = i64::from(days) * 86_400_000;
+        for d in &mut self.decls {
+            if d.personal_data && d.name.ends_with(".dlq") {
+                d.retention_ms = d.retention_ms.min(cap);
+            }
+        }
+        self
+    }
+
     /// A consumer group id of this deployment: prefixed like the topics, so
     /// deployments sharing a cluster never share (and rebalance) a group.
     pub fn group(&self, name: &str) -> String {
@@ -143,6 +159,15 @@ mod tests {
         assert!(names.contains(&t.dlq(Topic::TradeReported)));
         assert!(names.contains(&t.dlq(Topic::Notify)));
         assert_eq!(t.partitions("x.akm.trade"), Some(8));
+        // the DLQs with personal data keep it 30 days; the others as declared
+        let capped = t.clone().cap_personal_dlq(30);
+        let kept = |n: &str| capped.decl(n).unwrap().retention_ms;
+        assert_eq!(kept("x.akm.notify.dlq"), 30 * 86_400_000);
+        assert_eq!(kept("x.akm.trade.reported.dlq"), 30 * 86_400_000);
+        assert_eq!(
+            kept("x.akm.transcode.request.dlq"),
+            t.decl("x.akm.transcode.request.dlq").unwrap().retention_ms
+        );
         assert_eq!(
             t.partitions("akm.trade"),
             None,

@@ -72,6 +72,9 @@ pub enum ServiceError {
     /// An event did not encode or decode (5000).
     #[error("event codec failed")]
     Event(#[from] EventError),
+    /// A sealed field did not open (5000: a key is missing or wrong).
+    #[error("sealed field")]
+    Sealed(#[source] crate::crypto::CryptoError),
 }
 
 /// The detail of a failed call. A card system's own words are not passed
@@ -109,7 +112,7 @@ impl ServiceError {
             CardSystem(_) => ErrCode::CardSystem,
             Province(_) => ErrCode::Province,
             Remote { code, .. } => *code,
-            Store(_) | Bus(_) | Event(_) => ErrCode::Internal,
+            Store(_) | Bus(_) | Event(_) | Sealed(_) => ErrCode::Internal,
         }
     }
 
@@ -137,9 +140,8 @@ impl ServiceError {
             Replayed(why) => format!("请求已过期或重复提交：{why}"),
             Forbidden(why) => why.clone(),
             Remote { detail, .. } => detail.clone(),
-            QrExpired | NoUniversalAuth | RateLimited | Store(_) | Bus(_) | Event(_) => {
-                String::new()
-            }
+            QrExpired | NoUniversalAuth | RateLimited | Store(_) | Bus(_) | Event(_)
+            | Sealed(_) => String::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use super::{chain, ServiceError};
 use crate::bus::Bus;
 use crate::clients::card::{self, GenerateRequest};
 use crate::clock::SharedClock;
+use crate::crypto::Keyring;
 use crate::domain::resident::TargetCode;
 use crate::domain::{CityNo, QrToken, SceneCode, TargetType};
 use crate::events::{TargetCodeRec, TranscodeReplied, TranscodeRequested};
@@ -38,6 +39,8 @@ pub struct TranscodeIngress {
     pub node_id: String,
     pub timeout: Duration,
     pub clock: SharedClock,
+    /// Opens the reply's sealed card ids.
+    pub keys: Arc<Keyring>,
 }
 
 impl TranscodeIngress {
@@ -93,12 +96,15 @@ impl TranscodeIngress {
         let codes = reply
             .codes
             .into_iter()
-            .map(|c| TargetCode {
-                target_qr_code: c.target_qr_code,
-                target_id: c.target_id,
-                target_object: c.target_object,
+            .map(|c| {
+                Ok(TargetCode {
+                    target_qr_code: c.target_qr_code,
+                    target_id: self.keys.open(&c.target_id)?,
+                    target_object: self.keys.open(&c.target_object)?,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, crate::crypto::CryptoError>>()
+            .map_err(ServiceError::Sealed)?;
         Ok((codes, reply.detail))
     }
 }
@@ -112,6 +118,8 @@ pub struct Transcoder {
     pub clock: SharedClock,
     /// Key of the residents' pseudonyms (the reply's subjectId, for the audit).
     pub subject_key: Vec<u8>,
+    /// Seals the card ids on the reply topic.
+    pub keys: Arc<Keyring>,
 }
 
 impl Transcoder {
@@ -220,8 +228,8 @@ impl Transcoder {
                 .into_iter()
                 .map(|c| TargetCodeRec {
                     target_qr_code: c.target_qr_code,
-                    target_id: c.target_id,
-                    target_object: c.target_object,
+                    target_id: self.keys.seal(&c.target_id),
+                    target_object: self.keys.seal(&c.target_object),
                 })
                 .collect(),
         }

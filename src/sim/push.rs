@@ -40,6 +40,9 @@ struct ModeBody {
     status: u16,
 }
 
+/// How many pushes the simulator keeps (and serves at `/sim/pushes`).
+const KEEP: usize = 100;
+
 fn default_status() -> u16 {
     503
 }
@@ -120,12 +123,15 @@ async fn receive(
             Json(json!({"code": status.as_u16(), "msg": "simulated failure"})),
         );
     }
-    let n = {
+    {
+        // A simulator holds personal data too: only the last pushes.
         let mut p = lock(&s.pushes);
         p.push(body);
-        p.len()
-    };
-    s.count.send_replace(n);
+        if p.len() > KEEP {
+            p.remove(0);
+        }
+    }
+    s.count.send_modify(|n| *n += 1);
     (StatusCode::OK, Json(json!({"code": 0, "msg": "ok"})))
 }
 

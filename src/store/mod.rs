@@ -11,6 +11,7 @@ mod audit;
 mod configs;
 mod identity;
 mod outbox;
+mod rekey;
 mod trades;
 
 use serde::de::DeserializeOwned;

@@ -10,6 +10,7 @@ mod helpers;
 mod kafka_only;
 mod layers;
 mod persistence;
+mod personal_data;
 mod pipeline;
 mod province;
 mod security;
