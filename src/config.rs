@@ -586,6 +586,32 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
+    fn kafka_properties_come_from_the_file_table_and_env_wins() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "akm.toml",
+                "[kafka]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/etc/ca.pem\"\n",
+            )?;
+            jail.set_env(
+                "AKM_KAFKA_PROPERTIES",
+                "security.protocol=SASL_SSL;sasl.mechanism=SCRAM-SHA-512",
+            );
+            let s = Settings::load(Some(Path::new("akm.toml"))).map_err(|e| e.to_string())?;
+            let props = s.kafka_config().map_err(|e| e.to_string())?;
+            assert!(props.contains(&("ssl.ca.location".into(), "/etc/ca.pem".into())));
+            assert!(props.contains(&("security.protocol".into(), "SASL_SSL".into())));
+            assert!(!props.contains(&("security.protocol".into(), "SSL".into())));
+            jail.set_env("AKM_KAFKA_PROPERTIES", "novalue");
+            assert!(Settings::load(None)
+                .unwrap_err()
+                .to_string()
+                .contains("AKM_KAFKA_PROPERTIES"));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_print() {
         let s = Settings {
             admin_app_secret: Some(Secret::new("s3cret-token")),

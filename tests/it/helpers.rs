@@ -475,3 +475,8 @@ impl Front {
         self.target.send_replace(Some(to));
     }
 }
+
+/// An error with its causes, on one line.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    akm::service::chain(e)
+}

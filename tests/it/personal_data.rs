@@ -590,3 +590,25 @@ async fn a_push_gateway_behind_https_with_a_test_ca_receives_pushes() {
     assert!(gateway.wait_for(1, WAIT).await, "no push over HTTPS");
     assert_eq!(gateway.pushes()[0]["tradeNo"], "TLS-1");
 }
+
+/// Kafka security settings are passed through to librdkafka, which refuses
+/// what it does not know at start, before any broker is asked.
+#[tokio::test]
+async fn kafka_properties_pass_through_and_unknown_ones_stop_start_up() {
+    let s = akm::config::Settings {
+        kafka_properties: Some("security.protocol=SASL_SSL; no.such.property=1".into()),
+        ..akm::config::Settings::default()
+    };
+    let opts = akm::bus::KafkaOptions::from_settings(&s);
+    assert!(opts
+        .properties
+        .contains(&("security.protocol".into(), "SASL_SSL".into())));
+    let e = akm::bus::KafkaBus::connect(opts, akm::bus::Topics::new("").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        crate::helpers::chain(&e).contains("no.such.property"),
+        "{}",
+        crate::helpers::chain(&e)
+    );
+}
