@@ -439,6 +439,7 @@ impl Wiring {
                     clock: clock.clone(),
                     cancel: cancel.clone(),
                     keys: self.keys.clone(),
+                    unrecorded: Arc::default(),
                 };
                 for _ in 0..s.workers {
                     self.tasks.push(tokio::spawn(notifier::run(n.clone())));

@@ -134,16 +134,20 @@ impl KafkaBus {
         let group = group.to_string();
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::task::spawn_blocking(move || {
-            o.base()
-                .set("group.id", &group)
+            let mut c = o.base();
+            c.set("group.id", &group)
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
                 .set("enable.partition.eof", "false")
                 .set("fetch.wait.max.ms", o.fetch_wait_ms.to_string())
                 .set("session.timeout.ms", "10000")
-                .set("heartbeat.interval.ms", "1000")
-                .create_with_context::<_, Inner>(Assigned(tx))
+                .set("heartbeat.interval.ms", "1000");
+            // passed-through properties win over these defaults
+            for (k, v) in &o.properties {
+                c.set(k, v);
+            }
+            c.create_with_context::<_, Inner>(Assigned(tx))
         })
         .await
         .map_err(task("create consumer"))?

@@ -158,16 +158,18 @@ pub(crate) async fn call<B: serde::Serialize + ?Sized, T: serde::de::Deserialize
 pub enum Delivery {
     /// Accepted (2xx).
     Done,
-    /// Transient: connect error, timeout, 5xx, 429. Retry, after `after` if the peer said.
+    /// Transient: connect error, timeout, 408, 429, 5xx. Retry, after
+    /// `after` if the peer said.
     Retry {
         reason: String,
         after: Option<Duration>,
     },
-    /// Permanent: the peer refused this content (4xx other than 401, 403, 429).
+    /// Permanent: the peer refused this content (a 4xx other than 401,
+    /// 403, 404, 408, 429): dead-letter it.
     Reject { reason: String },
-    /// The peer refused our credentials (401, 403): an operator's mistake
-    /// (a rotated secret), not a bad record.
-    AuthRefused { reason: String },
+    /// 401, 403, 404: a configuration problem (a rotated secret, a wrong
+    /// URL), not a bad record: retry, with an error log.
+    Misconfigured { reason: String },
 }
 
 /// Build the node's shared HTTP client: HTTPS with rustls (the webpki
@@ -200,11 +202,18 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -
     let snippet = code;
     if status.is_success() {
         Delivery::Done
-    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        Delivery::AuthRefused {
+    } else if matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    ) {
+        Delivery::Misconfigured {
             reason: format!("HTTP {}{snippet}", status.as_u16()),
         }
-    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+    } else if matches!(
+        status,
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+    ) || status.is_server_error()
+    {
         Delivery::Retry {
             reason: format!("HTTP {}{snippet}", status.as_u16()),
             after: retry_after,
@@ -253,16 +262,22 @@ pub fn transport(e: &reqwest::Error) -> Delivery {
     }
 }
 
-/// POST a JSON body (signed when a signer is given) and classify the outcome.
+/// POST a JSON body (signed when a signer is given, with `headers`) and
+/// classify the outcome.
 pub async fn deliver<T: serde::Serialize + ?Sized>(
     http: &reqwest::Client,
     url: &str,
     body: &T,
     timeout: Duration,
     signer: Option<&Signing>,
+    headers: &[(&'static str, &str)],
 ) -> Delivery {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    match request(http, url, bytes, timeout, signer).send().await {
+    let mut req = request(http, url, bytes, timeout, signer);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    match req.send().await {
         Ok(resp) => {
             let status = resp.status();
             let after = retry_after(resp.headers());
@@ -295,10 +310,36 @@ mod tests {
             classify(StatusCode::CONFLICT, None, ""),
             Delivery::Reject { .. }
         ));
+        for s in [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+        ] {
+            assert!(
+                matches!(classify(s, None, ""), Delivery::Misconfigured { .. }),
+                "{s}"
+            );
+        }
         assert!(matches!(
-            classify(StatusCode::UNAUTHORIZED, None, ""),
-            Delivery::AuthRefused { .. }
+            classify(StatusCode::REQUEST_TIMEOUT, None, ""),
+            Delivery::Retry { .. }
         ));
+        assert!(matches!(
+            classify(StatusCode::UNPROCESSABLE_ENTITY, None, ""),
+            Delivery::Reject { .. }
+        ));
+        // a peer's text never becomes the reason, only its status and errCode
+        let d = classify(
+            StatusCode::BAD_REQUEST,
+            None,
+            r#"{"flag":"400","errCode":"4001","errMsg":"张三 340102199003073238"}"#,
+        );
+        assert_eq!(
+            d,
+            Delivery::Reject {
+                reason: "HTTP 400 errCode=4001".into()
+            }
+        );
     }
 
     #[test]

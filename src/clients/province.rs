@@ -161,12 +161,13 @@ impl ProvinceClient {
             &body,
             timeout,
             self.signing.as_ref(),
+            &[],
         )
         .await;
         match &d {
-            Delivery::AuthRefused { reason } => self.alerts.raise(
+            Delivery::Misconfigured { reason } => self.alerts.raise(
                 PARTY,
-                format!("the province refused this city's credentials ({reason}); forwarding retries until an operator fixes AKM_PROVINCE_APP_ID/AKM_PROVINCE_APP_SECRET"),
+                format!("the province answers {reason} to this city's callbacks; forwarding retries until an operator fixes AKM_PROVINCE_URL or AKM_PROVINCE_APP_ID/AKM_PROVINCE_APP_SECRET"),
             ),
             Delivery::Done | Delivery::Reject { .. } => self.alerts.clear(PARTY),
             Delivery::Retry { .. } => {}

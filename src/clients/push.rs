@@ -40,5 +40,15 @@ pub async fn push(
         trade_state: &n.trade_state,
         trade_time: &n.trade_time,
     };
-    deliver(http, url, &body, timeout, None).await
+    // The gateway drops a second push with the same key (after a crash
+    // between the push and its record).
+    deliver(
+        http,
+        url,
+        &body,
+        timeout,
+        None,
+        &[("Idempotency-Key", &n.trade_no)],
+    )
+    .await
 }

@@ -18,6 +18,10 @@ use tokio::sync::watch;
 #[derive(Debug)]
 struct PushState {
     pushes: Mutex<Vec<Value>>,
+    /// Idempotency keys seen (a gateway drops a second push with one).
+    keys: Mutex<std::collections::HashSet<String>>,
+    /// Pushes dropped as doubles, and the keys they carried.
+    dropped: Mutex<Vec<String>>,
     fail_next: AtomicU32,
     fail_status: AtomicU16,
     attempts: AtomicU32,
@@ -58,6 +62,8 @@ impl PushSim {
         let (count, _) = watch::channel(0);
         let state = Arc::new(PushState {
             pushes: Mutex::new(Vec::new()),
+            keys: Mutex::new(std::collections::HashSet::new()),
+            dropped: Mutex::new(Vec::new()),
             fail_next: AtomicU32::new(0),
             fail_status: AtomicU16::new(503),
             attempts: AtomicU32::new(0),
@@ -86,6 +92,11 @@ impl PushSim {
         lock(&self.state.pushes).clone()
     }
 
+    /// The idempotency keys of pushes dropped as doubles.
+    pub fn dropped(&self) -> Vec<String> {
+        lock(&self.state.dropped).clone()
+    }
+
     /// Push attempts, failed ones included.
     pub fn attempts(&self) -> u32 {
         self.state.attempts.load(Ordering::SeqCst)
@@ -108,6 +119,7 @@ impl PushSim {
 
 async fn receive(
     State(s): State<Arc<PushState>>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     s.attempts.fetch_add(1, Ordering::SeqCst);
@@ -122,6 +134,20 @@ async fn receive(
             status,
             Json(json!({"code": status.as_u16(), "msg": "simulated failure"})),
         );
+    }
+    let key = headers
+        .get("Idempotency-Key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(k) = &key {
+        if !lock(&s.keys).insert(k.clone()) {
+            // a double after a crash: accepted, not delivered again
+            lock(&s.dropped).push(k.clone());
+            return (
+                StatusCode::OK,
+                Json(json!({"code": 0, "msg": "duplicate ignored"})),
+            );
+        }
     }
     {
         // A simulator holds personal data too: only the last pushes.

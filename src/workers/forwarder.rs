@@ -1,7 +1,10 @@
 //! The forwarder (city): consumes akm.trade.reported and calls the
-//! province's callback until it answers. Transient failures retry without
-//! limit of time; a permanent refusal sends the event to the DLQ. The offset
-//! is committed after either. The province dedupes by tradeNo.
+//! province's callback, one attempt per turn. A transient failure (or a
+//! configuration problem: 401, 403, 404) parks the record and retries
+//! after the backoff or the province's `Retry-After`, without limit of
+//! time and without holding the poll loop; a permanent refusal sends it to
+//! the DLQ. The offset is committed after delivery or dead-lettering. The
+//! province dedupes by (cityNo, targetType, tradeNo).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Record, Topic};
 use crate::clients::province::ProvinceClient;
+use crate::clients::Delivery;
 use crate::crypto::Keyring;
 use crate::events::TradeReported;
-use crate::workers::retry::{self, Ended, Schedule};
+use crate::workers::retry::Schedule;
 use crate::workers::{consume, dead_letter, Flow, WorkerError};
 
 /// What a forwarder needs.
@@ -30,15 +34,20 @@ pub struct Forwarder {
 /// Run one forwarder group member until cancelled.
 pub async fn run(f: Forwarder) {
     let (bus, cancel) = (f.bus.clone(), f.cancel.clone());
-    consume::<TradeReported, _, _>(bus, cancel, "akm-forwarder", None, |t, rec| {
+    consume::<TradeReported, _, _>(bus, cancel, "akm-forwarder", None, |t, rec, attempt| {
         let f = f.clone();
-        async move { f.forward(t, rec).await }
+        async move { f.forward(t, rec, attempt).await }
     })
     .await
 }
 
 impl Forwarder {
-    async fn forward(&self, sealed: TradeReported, rec: Record) -> Result<Flow, WorkerError> {
+    async fn forward(
+        &self,
+        sealed: TradeReported,
+        rec: Record,
+        attempt: u32,
+    ) -> Result<Flow, WorkerError> {
         // The personal fields travel sealed; the province gets them over HTTP(S).
         let opened = (|| -> Result<TradeReported, crate::crypto::CryptoError> {
             Ok(TradeReported {
@@ -57,22 +66,26 @@ impl Forwarder {
                 return Ok(Flow::Commit);
             }
         };
-        let what = format!("forward trade {}", t.trade_no);
-        match retry::deliver(&self.cancel, self.schedule, &what, || {
-            self.province.callback(&t, self.timeout)
-        })
-        .await
-        {
-            Ended::Delivered => {
+        Ok(match self.province.callback(&t, self.timeout).await {
+            Delivery::Done => {
                 tracing::info!(trade_no = %t.trade_no, trace_id = %t.trace_id, "trade forwarded to province");
-                Ok(Flow::Commit)
+                Flow::Commit
             }
-            Ended::Rejected(reason) => {
+            Delivery::Retry { reason, after } => {
+                let wait = after.unwrap_or_else(|| self.schedule.next(attempt));
+                tracing::warn!(trade_no = %t.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "forwarding failed; retrying");
+                Flow::RetryAfter(wait)
+            }
+            Delivery::Misconfigured { reason } => {
+                let wait = self.schedule.next(attempt);
+                tracing::error!(trade_no = %t.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "the province refuses this city's calls; retrying");
+                Flow::RetryAfter(wait)
+            }
+            Delivery::Reject { reason } => {
                 tracing::error!(trade_no = %t.trade_no, %reason, "province refused trade; sent to DLQ");
                 dead_letter(&self.bus, Topic::TradeReported, &rec, &reason).await?;
-                Ok(Flow::Commit)
+                Flow::Commit
             }
-            Ended::Cancelled => Ok(Flow::Stop),
-        }
+        })
     }
 }

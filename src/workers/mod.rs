@@ -9,6 +9,7 @@ pub mod replies;
 pub mod retry;
 pub mod transcoder;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -33,6 +34,10 @@ pub enum WorkerError {
 pub enum Flow {
     /// Done with it (or dead-lettered): commit.
     Commit,
+    /// Not yet: try the same record again after this long. Its partition is
+    /// paused meanwhile (the consumer keeps polling, so a Kafka member stays
+    /// in its group), and the records behind it wait in order.
+    RetryAfter(Duration),
     /// Shutting down before the side effect: do not commit; it comes again.
     Stop,
 }
@@ -53,9 +58,20 @@ pub async fn dead_letter(
     bus.publish(m).await.map(|_| ())
 }
 
+/// A partition whose head record waits for a retry, with what arrived behind it.
+#[derive(Debug)]
+struct Parked {
+    queue: std::collections::VecDeque<Record>,
+    due: tokio::time::Instant,
+    /// Attempts of the head record so far.
+    attempts: u32,
+}
+
 /// Consume `E`'s topic in `group` until cancelled: decode each record
-/// (undecodable -> DLQ), run `handle`, commit after it. `ready` is told
-/// once the member first holds partitions.
+/// (undecodable -> DLQ), run `handle(event, record, attempt)`, commit after
+/// it. A handler that must wait answers [`Flow::RetryAfter`]: the record is
+/// parked and its partition paused, never slept on inside the poll loop.
+/// `ready` is told once the member first holds partitions.
 pub async fn consume<E, F, Fut>(
     bus: Bus,
     cancel: CancellationToken,
@@ -64,7 +80,7 @@ pub async fn consume<E, F, Fut>(
     handle: F,
 ) where
     E: Channel,
-    F: Fn(E, Record) -> Fut,
+    F: Fn(E, Record, u32) -> Fut,
     Fut: Future<Output = Result<Flow, WorkerError>>,
 {
     let name = bus.topics().name(E::TOPIC);
@@ -88,21 +104,43 @@ pub async fn consume<E, F, Fut>(
             }
         });
     }
+    let mut parked: BTreeMap<u32, Parked> = BTreeMap::new();
     loop {
-        let record = tokio::select! {
+        let next_due = parked.values().map(|p| p.due).min();
+        let (record, attempt) = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = consumer.next() => r,
-        };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, topic = %name, "consume failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+            _ = sleep_until(next_due) => {
+                // the earliest parked head is due: try it again
+                let Some((&p, _)) = parked.iter().min_by_key(|(_, k)| k.due) else { continue };
+                let Some(head) = parked.get(&p).and_then(|k| k.queue.front().cloned()) else {
+                    parked.remove(&p);
+                    continue;
+                };
+                let attempts = parked.get(&p).map_or(0, |k| k.attempts);
+                (head, attempts)
             }
+            r = consumer.next() => match r {
+                Ok(r) => {
+                    if let Some(k) = parked.get_mut(&r.partition) {
+                        // behind a parked record (a fetch already under way,
+                        // or a rebalance replaying it): keep order, drop repeats
+                        if k.queue.back().is_none_or(|last| r.offset > last.offset) {
+                            k.queue.push_back(r);
+                        }
+                        continue;
+                    }
+                    (r, 0)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, topic = %name, "consume failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
         };
+        let p = record.partition;
         let flow = match events::decode::<E>(&record.payload) {
-            Ok(ev) => handle(ev, record.clone()).await,
+            Ok(ev) => handle(ev, record.clone(), attempt).await,
             Err(e) => {
                 tracing::error!(error = %e, topic = %name, offset = record.offset, "undecodable record to DLQ");
                 dead_letter(&bus, E::TOPIC, &record, &format!("decode: {e}"))
@@ -116,14 +154,54 @@ pub async fn consume<E, F, Fut>(
                 if let Err(e) = consumer.commit(&record) {
                     tracing::error!(error = %e, topic = %name, "commit failed");
                 }
+                if let Some(k) = parked.get_mut(&p) {
+                    k.queue.pop_front();
+                    k.attempts = 0;
+                    if k.queue.is_empty() {
+                        parked.remove(&p);
+                        if let Err(e) = consumer.resume(p) {
+                            tracing::error!(error = %e, topic = %name, partition = p, "resume failed");
+                        }
+                    } else {
+                        // the next one behind it goes at once
+                        k.due = tokio::time::Instant::now();
+                    }
+                }
+            }
+            Ok(Flow::RetryAfter(wait)) => {
+                let due = tokio::time::Instant::now() + wait;
+                match parked.get_mut(&p) {
+                    Some(k) => {
+                        k.due = due;
+                        k.attempts = attempt + 1;
+                    }
+                    None => {
+                        if let Err(e) = consumer.pause(p) {
+                            tracing::error!(error = %e, topic = %name, partition = p, "pause failed");
+                        }
+                        parked.insert(
+                            p,
+                            Parked {
+                                queue: std::collections::VecDeque::from([record]),
+                                due,
+                                attempts: attempt + 1,
+                            },
+                        );
+                    }
+                }
             }
             Ok(Flow::Stop) => return,
             Err(e) => {
-                // The side effect could not be recorded (e.g. DLQ publish):
-                // do not commit; re-read from the last commit.
+                // The side effect could not be recorded (the store, a DLQ
+                // publish): do not commit; wait, then re-read from the last
+                // commit. Never re-run the side effect at once.
                 tracing::error!(error = %crate::service::chain(&e), topic = %name, "handler failed; record will be redelivered");
                 drop(consumer);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                parked.clear();
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
                 match bus.subscribe(&name, group).await {
                     Ok(c) => consumer = c,
                     Err(e) => {
@@ -133,5 +211,13 @@ pub async fn consume<E, F, Fut>(
                 }
             }
         }
+    }
+}
+
+/// Sleep until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

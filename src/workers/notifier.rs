@@ -1,21 +1,25 @@
 //! The notifier (province): consumes akm.notify and pushes each message to
-//! the push gateway once. Delivered tradeNos are recorded in sled (flushed)
-//! before the offset is committed, so a redelivered message is not pushed
-//! again; transient failures retry with backoff, refusals go to the DLQ.
+//! the push gateway once, one attempt per turn, with `Idempotency-Key:
+//! <tradeNo>`. Delivered tradeNos are recorded (flushed) before the offset
+//! is committed, so a redelivered message is not pushed again. If the
+//! record of a delivery cannot be written, the push is remembered in memory
+//! and only the record is retried: never a re-push in a loop. Transient
+//! failures park the record and retry; refusals go to the DLQ.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Record, Topic};
-use crate::clients::push;
+use crate::clients::{push, Delivery};
 use crate::clock::SharedClock;
 use crate::crypto::Keyring;
 use crate::domain::mask;
 use crate::events::Notification;
 use crate::store::Store;
-use crate::workers::retry::{self, Ended, Schedule};
+use crate::workers::retry::Schedule;
 use crate::workers::{consume, dead_letter, Flow, WorkerError};
 
 /// What a notifier needs.
@@ -31,20 +35,55 @@ pub struct Notifier {
     pub cancel: CancellationToken,
     /// Opens the notification's sealed fields.
     pub keys: Arc<Keyring>,
+    /// Pushed, but the delivered record is not written yet.
+    pub unrecorded: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Run one notifier group member until cancelled.
 pub async fn run(n: Notifier) {
     let (bus, cancel) = (n.bus.clone(), n.cancel.clone());
-    consume::<Notification, _, _>(bus, cancel, "akm-notifier", None, |ev, rec| {
+    consume::<Notification, _, _>(bus, cancel, "akm-notifier", None, |ev, rec, attempt| {
         let n = n.clone();
-        async move { n.notify(ev, rec).await }
+        async move { n.notify(ev, rec, attempt).await }
     })
     .await
 }
 
 impl Notifier {
-    async fn notify(&self, sealed: Notification, rec: Record) -> Result<Flow, WorkerError> {
+    fn unrecorded(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write the delivered record; on failure keep the push in memory and
+    /// wait for the store.
+    async fn record(&self, trade_no: &str, attempt: u32) -> Flow {
+        let written = match self.store.mark_delivered(trade_no, self.clock.now_ms()) {
+            Ok(()) => self.store.sync().await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                self.unrecorded().remove(trade_no);
+                Flow::Commit
+            }
+            Err(e) => {
+                self.unrecorded().insert(trade_no.to_string());
+                let wait = self.schedule.next(attempt);
+                tracing::error!(trade_no, error = %crate::service::chain(&e), wait_ms = wait.as_millis() as u64, "pushed, but the delivery cannot be recorded; waiting for the store (no re-push)");
+                Flow::RetryAfter(wait)
+            }
+        }
+    }
+
+    async fn notify(
+        &self,
+        sealed: Notification,
+        rec: Record,
+        attempt: u32,
+    ) -> Result<Flow, WorkerError> {
+        if self.unrecorded().contains(&sealed.trade_no) {
+            return Ok(self.record(&sealed.trade_no, attempt).await);
+        }
         if self.store.is_delivered(&sealed.trade_no)? {
             return Ok(Flow::Commit);
         }
@@ -65,25 +104,28 @@ impl Notifier {
                 return Ok(Flow::Commit);
             }
         };
-        let what = format!("push trade {}", n.trade_no);
-        match retry::deliver(&self.cancel, self.schedule, &what, || {
-            push::push(&self.http, &self.push_url, &n, self.timeout)
-        })
-        .await
-        {
-            Ended::Delivered => {
-                self.store
-                    .mark_delivered(&n.trade_no, self.clock.now_ms())?;
-                self.store.sync().await?;
-                tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
-                Ok(Flow::Commit)
-            }
-            Ended::Rejected(reason) => {
-                tracing::error!(trade_no = %n.trade_no, %reason, "push gateway refused; sent to DLQ");
-                dead_letter(&self.bus, Topic::Notify, &rec, &reason).await?;
-                Ok(Flow::Commit)
-            }
-            Ended::Cancelled => Ok(Flow::Stop),
-        }
+        Ok(
+            match push::push(&self.http, &self.push_url, &n, self.timeout).await {
+                Delivery::Done => {
+                    tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
+                    self.record(&n.trade_no, 0).await
+                }
+                Delivery::Retry { reason, after } => {
+                    let wait = after.unwrap_or_else(|| self.schedule.next(attempt));
+                    tracing::warn!(trade_no = %n.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "push failed; retrying");
+                    Flow::RetryAfter(wait)
+                }
+                Delivery::Misconfigured { reason } => {
+                    let wait = self.schedule.next(attempt);
+                    tracing::error!(trade_no = %n.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "the push gateway refuses our calls (check AKM_PUSH_URL); retrying");
+                    Flow::RetryAfter(wait)
+                }
+                Delivery::Reject { reason } => {
+                    tracing::error!(trade_no = %n.trade_no, %reason, "push gateway refused; sent to DLQ");
+                    dead_letter(&self.bus, Topic::Notify, &rec, &reason).await?;
+                    Flow::Commit
+                }
+            },
+        )
     }
 }

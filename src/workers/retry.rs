@@ -1,15 +1,9 @@
-//! Delivery with retries: exponential backoff from 200 ms, doubling,
-//! capped (`AKM_RETRY_MAX_MS`), ±20 % jitter that never exceeds the cap,
-//! a peer's `Retry-After` (already bounded by the client) honoured, and no
-//! limit of time. Ends only on success, on a permanent refusal, or on
-//! shutdown.
+//! The retry schedule of deliveries: exponential backoff from 200 ms,
+//! doubling, capped (`AKM_RETRY_MAX_MS`), ±20 % jitter that never exceeds
+//! the cap. A handler answers `Flow::RetryAfter(schedule.next(attempt))` (or
+//! the peer's `Retry-After`), and the consume loop waits, not the handler.
 
-use std::future::Future;
 use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
-
-use crate::clients::Delivery;
 
 /// The retry schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,54 +46,6 @@ impl Schedule {
     }
 }
 
-/// How a delivery with retries ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ended {
-    Delivered,
-    Rejected(String),
-    Cancelled,
-}
-
-/// Call `attempt` until it is done or refused for good.
-pub async fn deliver<F, Fut>(
-    cancel: &CancellationToken,
-    schedule: Schedule,
-    what: &str,
-    mut attempt: F,
-) -> Ended
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Delivery>,
-{
-    let mut retries = 0u32;
-    loop {
-        match attempt().await {
-            Delivery::Done => return Ended::Delivered,
-            Delivery::Reject { reason } => return Ended::Rejected(reason),
-            Delivery::AuthRefused { reason } => {
-                // Our credentials were refused: an operator must act, and the
-                // record is kept and retried, never dead-lettered.
-                let wait = schedule.next(retries);
-                retries += 1;
-                tracing::error!(what, tries = retries, %reason, wait_ms = wait.as_millis() as u64, "credentials refused; retrying");
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ended::Cancelled,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-            Delivery::Retry { reason, after } => {
-                let wait = after.unwrap_or_else(|| schedule.next(retries));
-                retries += 1;
-                tracing::warn!(what, tries = retries, %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ended::Cancelled,
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,42 +84,5 @@ mod tests {
             let d = s.next(2);
             assert!(d >= MS(640) && d <= MS(960), "{d:?}");
         }
-    }
-
-    #[tokio::test]
-    async fn retries_transient_failures_then_stops_on_success_or_refusal() {
-        let cancel = CancellationToken::new();
-        let s = Schedule::new(MS(5));
-        let mut n = 0;
-        let ended = deliver(&cancel, s, "t", || {
-            n += 1;
-            let r = if n < 3 {
-                Delivery::Retry {
-                    reason: "503".into(),
-                    after: Some(MS(1)),
-                }
-            } else {
-                Delivery::Done
-            };
-            async move { r }
-        })
-        .await;
-        assert_eq!((ended, n), (Ended::Delivered, 3));
-        let ended = deliver(&cancel, s, "t", || async {
-            Delivery::Reject {
-                reason: "409".into(),
-            }
-        })
-        .await;
-        assert_eq!(ended, Ended::Rejected("409".into()));
-        cancel.cancel();
-        let ended = deliver(&cancel, s, "t", || async {
-            Delivery::Retry {
-                reason: "down".into(),
-                after: None,
-            }
-        })
-        .await;
-        assert_eq!(ended, Ended::Cancelled);
     }
 }

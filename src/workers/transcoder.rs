@@ -33,7 +33,7 @@ pub async fn run(w: Worker, ready: tokio::sync::mpsc::Sender<()>) {
     // takes only the requests its own ingress published (header `node`).
     let group = format!("akm-transcoder-{}", w.node_id);
     let (bus, cancel) = (w.bus.clone(), w.cancel.clone());
-    consume::<TranscodeRequested, _, _>(bus, cancel, &group, Some(ready), |ev, rec| {
+    consume::<TranscodeRequested, _, _>(bus, cancel, &group, Some(ready), |ev, rec, _| {
         let w = w.clone();
         async move { w.take(ev, rec).await }
     })

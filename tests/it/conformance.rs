@@ -286,3 +286,120 @@ async fn an_event_goes_to_its_channel() {
     let back: akm::events::TranscodeReplied = akm::events::decode(&r.payload).unwrap();
     assert_eq!(back, reply);
 }
+
+/// A handler that must wait longer than the poll interval parks the record
+/// (its partition paused) instead of blocking: the other partitions flow
+/// meanwhile, the member is not evicted (on Kafka `max.poll.interval.ms` is
+/// 6 s here and the wait 8 s), and every record is handled to success once.
+#[tokio::test]
+async fn a_handler_slower_than_the_poll_interval_parks_and_nothing_is_redelivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.kafka_properties = Some("max.poll.interval.ms=6000;session.timeout.ms=6000".into());
+    apply_topics(&s).await;
+    let bus = if s.bus == BusKind::Kafka {
+        Bus::kafka(
+            akm::bus::KafkaOptions::from_settings(&s),
+            Topics::new(&s.topic_prefix).unwrap(),
+        )
+        .await
+        .unwrap()
+    } else {
+        let durable = akm::durability::Durable::open(dir.path()).unwrap();
+        Bus::embedded(&durable, Topics::new("").unwrap(), akm::clock::system()).unwrap()
+    };
+    // a slow record and fast ones on other partitions
+    let slow = akm::events::TradeRecorded {
+        trace_id: "t".into(),
+        recorded_at: 0,
+        subject_id: "slow".into(),
+        city_no: "340100000000".into(),
+        target_type: "3401002".into(),
+        target_name: "x".into(),
+        target_ref: "r".into(),
+        trade_time: "20200628193425".into(),
+        trade_no: "SLOW".into(),
+        msg: "m".into(),
+        trade_state: "1".into(),
+    };
+    let slow_at = bus.send(&slow).await.unwrap();
+    let mut fast = Vec::new();
+    let mut i = 0;
+    while fast.len() < 4 {
+        let e = akm::events::TradeRecorded {
+            subject_id: format!("fast-{i}"),
+            trade_no: format!("FAST-{i}"),
+            ..slow.clone()
+        };
+        i += 1;
+        let at = bus.send(&e).await.unwrap();
+        if at.partition != slow_at.partition {
+            fast.push(e.trade_no);
+        }
+    }
+    let handled: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let started = std::time::Instant::now();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (handled, bus, cancel) = (handled.clone(), bus.clone(), cancel.clone());
+        tokio::spawn(async move {
+            akm::workers::consume::<akm::events::TradeRecorded, _, _>(
+                bus,
+                cancel,
+                "slow-handler",
+                None,
+                move |ev, _rec, _attempt| {
+                    let handled = handled.clone();
+                    async move {
+                        let done =
+                            ev.trade_no != "SLOW" || started.elapsed() > Duration::from_secs(8);
+                        handled.lock().unwrap().push((ev.trade_no.clone(), done));
+                        Ok(if done {
+                            akm::workers::Flow::Commit
+                        } else {
+                            akm::workers::Flow::RetryAfter(Duration::from_millis(500))
+                        })
+                    }
+                },
+            )
+            .await
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done: Vec<String> = handled
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, d)| *d)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if done.contains(&"SLOW".to_string()) && fast.iter().all(|f| done.contains(f)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all handled: {done:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // a moment for any redelivery a rebalance would cause
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cancel.cancel();
+    let _ = worker.await;
+    let h = handled.lock().unwrap().clone();
+    let successes = |n: &str| h.iter().filter(|(x, d)| x == n && *d).count();
+    assert_eq!(successes("SLOW"), 1, "{h:?}");
+    for f in &fast {
+        assert_eq!(successes(f), 1, "{f} handled again: {h:?}");
+    }
+    // the fast ones did not wait for the slow one
+    let first_slow_success = h.iter().position(|(x, d)| x == "SLOW" && *d).unwrap();
+    assert!(
+        fast.iter()
+            .all(|f| h.iter().position(|(x, _)| x == f).unwrap() < first_slow_success),
+        "{h:?}"
+    );
+    // and the slow one was tried several times, not held in one long call
+    assert!(h.iter().filter(|(x, _)| x == "SLOW").count() > 3, "{h:?}");
+}
