@@ -26,6 +26,8 @@ struct Partition {
 struct TopicLog {
     name: String,
     retention_ms: i64,
+    /// The consumer groups (full ids) retention must wait for.
+    groups: Vec<String>,
     partitions: Vec<Partition>,
     appended: Notify,
 }
@@ -44,7 +46,10 @@ pub struct EmbeddedBus {
     topics: Topics,
     logs: Mutex<HashMap<String, Arc<TopicLog>>>,
     offsets: sled::Tree,
+    /// The next offset of each partition, stored with every append.
+    next_offsets: sled::Tree,
     groups: Mutex<HashMap<(String, String), Group>>,
+    held: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -78,6 +83,8 @@ impl EmbeddedBus {
     ) -> Result<Arc<Self>, BusError> {
         let bus = Arc::new(EmbeddedBus {
             offsets: durable.tree("bus.offsets")?,
+            next_offsets: durable.tree("bus.next")?,
+            held: std::sync::atomic::AtomicU64::new(0),
             durable: durable.clone(),
             clock,
             topics,
@@ -101,10 +108,15 @@ impl EmbeddedBus {
         let mut partitions = Vec::with_capacity(n as usize);
         for p in 0..n {
             let tree = self.durable.tree(&format!("bus.log.{topic}.{p}"))?;
-            let next = match tree.last()? {
-                Some((k, _)) => offset_of(&k) + 1,
-                None => 0,
-            };
+            // The next offset is a stored fact: retention may have emptied
+            // the partition, and offsets never go back.
+            let stored = self
+                .next_offsets
+                .get(next_key(topic, p))?
+                .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0);
+            let after_last = tree.last()?.map_or(0, |(k, _)| offset_of(&k) + 1);
+            let next = stored.max(after_last);
             partitions.push(Partition {
                 tree,
                 next: Mutex::new(next),
@@ -113,6 +125,7 @@ impl EmbeddedBus {
         let log = Arc::new(TopicLog {
             name: topic.to_string(),
             retention_ms: decl.retention_ms,
+            groups: decl.groups.iter().map(|g| self.topics.group(g)).collect(),
             partitions,
             appended: Notify::new(),
         });
@@ -122,14 +135,22 @@ impl EmbeddedBus {
 
     /// Delete records older than their topic's retention (as of `now_ms`)
     /// from the front of every partition of every declared topic; returns
-    /// how many. Consumers skip the gap, as Kafka consumers do after
-    /// retention.
+    /// how many. Never past the lowest committed offset of the groups the
+    /// topic file names: a record those groups have not consumed is kept,
+    /// counted ([`EmbeddedBus::held`]) and logged as an error. Consumers
+    /// skip the gap, as Kafka consumers do after retention.
     pub fn trim(&self, now_ms: i64) -> Result<usize, BusError> {
         let mut removed = 0;
+        let mut held = 0u64;
         for decl in self.topics.declared() {
             let log = self.log(&decl.name)?;
             let cutoff = now_ms - log.retention_ms;
-            for part in &log.partitions {
+            for (p, part) in log.partitions.iter().enumerate() {
+                let p = p as u32;
+                let mut floor = u64::MAX;
+                for g in &log.groups {
+                    floor = floor.min(self.committed(g, &log.name, p)?);
+                }
                 for item in part.tree.iter() {
                     let (k, v) = item?;
                     let ts = v
@@ -139,12 +160,40 @@ impl EmbeddedBus {
                     if ts >= cutoff {
                         break;
                     }
+                    if offset_of(&k) >= floor {
+                        // past retention, but not consumed yet: keep it
+                        held += part
+                            .tree
+                            .range(k.as_ref()..)
+                            .values()
+                            .filter_map(Result::ok)
+                            .take_while(|v| {
+                                v.get(..8)
+                                    .and_then(|b| b.try_into().ok())
+                                    .map_or(false, |b| i64::from_be_bytes(b) < cutoff)
+                            })
+                            .count() as u64;
+                        break;
+                    }
                     part.tree.remove(k)?;
                     removed += 1;
                 }
             }
         }
+        if held > 0 {
+            tracing::error!(
+                records = held,
+                "records past retention are not consumed yet; kept"
+            );
+        }
+        self.held.store(held, std::sync::atomic::Ordering::Relaxed);
         Ok(removed)
+    }
+
+    /// Records past their retention that the last trim kept because their
+    /// groups have not consumed them.
+    pub fn held(&self) -> u64 {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn committed(&self, group: &str, topic: &str, p: u32) -> Result<u64, BusError> {
@@ -208,6 +257,8 @@ impl BusBackend for Arc<EmbeddedBus> {
             let mut next = lock(&part.next);
             let offset = *next;
             part.tree.insert(offset.to_be_bytes(), entry)?;
+            self.next_offsets
+                .insert(next_key(&log.name, p), &(offset + 1).to_be_bytes())?;
             *next += 1;
             offset
         };
@@ -251,6 +302,10 @@ impl BusBackend for Arc<EmbeddedBus> {
         let log = self.log(topic)?;
         Ok(log.partitions.iter().map(|p| *lock(&p.next)).collect())
     }
+}
+
+fn next_key(topic: &str, p: u32) -> String {
+    format!("{topic}\u{0}{p}")
 }
 
 fn offset_key(group: &str, topic: &str, p: u32) -> String {
@@ -409,6 +464,56 @@ mod tests {
             .publish(Message::new("p.akm.trade", b"k".to_vec(), vec![1]))
             .await
             .is_ok());
+    }
+
+    /// Offsets never go back: after retention empties a partition and the
+    /// node restarts, the next record gets the next offset, not 0, so a
+    /// group's committed offset still reads it. And retention never trims
+    /// what a declared group has not consumed.
+    #[tokio::test]
+    async fn offsets_survive_an_emptied_partition_and_retention_waits_for_its_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let topic = "akm.trade.reported"; // declared group: akm-forwarder
+        let far = chrono::Utc::now().timestamp_millis() + 400 * 24 * 3600 * 1000;
+        {
+            let durable = Durable::open(dir.path()).unwrap();
+            let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system())
+                .unwrap();
+            for i in 0..3u8 {
+                bus.publish(Message::new(topic, b"k".to_vec(), vec![i]).to_partition(0))
+                    .await
+                    .unwrap();
+            }
+            // not consumed: retention keeps them and says so
+            assert_eq!(bus.trim(far).unwrap(), 0);
+            assert_eq!(bus.held(), 3);
+            let mut c = bus.subscribe(topic, "akm-forwarder").await.unwrap();
+            let mut partition0 = 0;
+            while partition0 < 3 {
+                let r = c.next().await.unwrap();
+                c.commit(&r).unwrap();
+                partition0 += u32::from(r.partition == 0);
+            }
+            drop(c);
+            assert_eq!(bus.trim(far).unwrap(), 3);
+            assert_eq!(bus.held(), 0);
+        }
+        let durable = Durable::open(dir.path()).unwrap();
+        let bus =
+            EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+        let at = bus
+            .publish(Message::new(topic, b"k".to_vec(), vec![9]).to_partition(0))
+            .await
+            .unwrap();
+        assert_eq!(at.offset, 3, "offsets went back after an emptied partition");
+        let mut c = bus.subscribe(topic, "akm-forwarder").await.unwrap();
+        let r = loop {
+            let r = c.next().await.unwrap();
+            if r.partition == 0 {
+                break r;
+            }
+        };
+        assert_eq!(r.payload, vec![9]);
     }
 
     /// Retention covers every declared topic, also ones never opened since start.

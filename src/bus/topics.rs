@@ -23,6 +23,10 @@ pub struct TopicDecl {
     /// topic that does keeps it at most `AKM_PII_DLQ_RETENTION_DAYS`.
     #[serde(default)]
     pub personal_data: bool,
+    /// The consumer groups that must consume every record: retention on
+    /// the embedded bus never trims past their committed offsets.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// A topic declaration that does not parse.
