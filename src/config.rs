@@ -164,6 +164,16 @@ pub struct Settings {
     pub kafka: std::collections::BTreeMap<String, String>,
     /// Days the dead-letter topics holding personal data keep it (`AKM_PII_DLQ_RETENTION_DAYS`).
     pub pii_dlq_retention_days: u32,
+    /// Free space (MB) below which new writes get 5003 (`AKM_MIN_FREE_MB`).
+    pub min_free_mb: u64,
+    /// The longest wait for a flush before 5003 (`AKM_FLUSH_TIMEOUT_MS`).
+    #[serde(rename = "flush_timeout_ms", with = "millis")]
+    pub flush_timeout: Duration,
+    /// The bound of a graceful shutdown (`AKM_SHUTDOWN_TIMEOUT_MS`).
+    #[serde(rename = "shutdown_timeout_ms", with = "millis")]
+    pub shutdown_timeout: Duration,
+    /// Days idempotency records and delivered marks are kept (`AKM_IDEMPOTENCY_DAYS`).
+    pub idempotency_days: u32,
     /// Most transcode requests waiting for a reply per node (`AKM_MAX_PENDING`); more get 4029.
     pub max_pending: usize,
     /// Consumers per worker group in this process (`AKM_WORKERS`).
@@ -290,6 +300,10 @@ impl Default for Settings {
             kafka_properties: None,
             kafka: std::collections::BTreeMap::new(),
             pii_dlq_retention_days: 30,
+            min_free_mb: 256,
+            flush_timeout: Duration::from_millis(5000),
+            shutdown_timeout: Duration::from_millis(20_000),
+            idempotency_days: 400,
             max_pending: 10_000,
             workers: 4,
             transcode_concurrency: 256,

@@ -23,6 +23,9 @@ pub enum DurabilityError {
     Sled(#[from] sled::Error),
     #[error("the flusher stopped")]
     FlusherStopped,
+    /// A flush did not complete in time (a full or failing disk).
+    #[error("flush did not complete within {0:?}")]
+    Timeout(Duration),
 }
 
 /// The sled database of one node and its flusher. Cheap to clone.
@@ -30,6 +33,10 @@ pub enum DurabilityError {
 pub struct Durable {
     db: sled::Db,
     flusher: Arc<Flusher>,
+    /// The longest wait for a flush (`AKM_FLUSH_TIMEOUT_MS`).
+    flush_timeout: Duration,
+    /// Free space is above the watermark (`AKM_MIN_FREE_MB`).
+    space: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Durable {
@@ -45,7 +52,53 @@ impl Durable {
             .flush_every_ms(Some(200))
             .open()?;
         let flusher = Flusher::start(db.clone());
-        Ok(Durable { db, flusher })
+        Ok(Durable {
+            db,
+            flusher,
+            flush_timeout: Duration::from_secs(5),
+            space: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        })
+    }
+
+    /// Bound every flush wait by `t`.
+    pub fn with_flush_timeout(mut self, t: Duration) -> Self {
+        self.flush_timeout = t;
+        self
+    }
+
+    /// Watch the free space of `dir` (every 250 ms, while this database
+    /// lives): below `min_free_mb` the store answers 5003 to new writes
+    /// before the disk is full.
+    pub fn watch_space(&self, dir: &Path, min_free_mb: u64) {
+        let space = Arc::downgrade(&self.space);
+        let dir = dir.to_path_buf();
+        let min = min_free_mb * 1024 * 1024;
+        tokio::spawn(async move {
+            loop {
+                let Some(flag) = space.upgrade() else { return };
+                let free = fs4::available_space(&dir).unwrap_or(u64::MAX);
+                let ok = free >= min;
+                if flag.swap(ok, std::sync::atomic::Ordering::Relaxed) != ok {
+                    if ok {
+                        tracing::info!(dir = %dir.display(), free_mb = free / 1024 / 1024, "free space above the watermark again");
+                    } else {
+                        tracing::error!(dir = %dir.display(), free_mb = free / 1024 / 1024, min_free_mb = min / 1024 / 1024, "free space below the watermark: new writes get 5003");
+                    }
+                }
+                drop(flag);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+
+    /// Free space is above the watermark.
+    pub fn space_ok(&self) -> bool {
+        self.space.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The last flush succeeded.
+    pub fn healthy(&self) -> bool {
+        self.flusher.healthy.load(Ordering::Relaxed)
     }
 
     /// A tree of the database.
@@ -58,9 +111,12 @@ impl Durable {
         Ok(self.db.generate_id()?)
     }
 
-    /// Wait until every write made before this call is on disk.
+    /// Wait until every write made before this call is on disk, at most
+    /// the flush timeout.
     pub async fn sync(&self) -> Result<(), DurabilityError> {
-        self.flusher.sync().await
+        tokio::time::timeout(self.flush_timeout, self.flusher.sync())
+            .await
+            .map_err(|_| DurabilityError::Timeout(self.flush_timeout))?
     }
 }
 
@@ -71,6 +127,7 @@ impl Durable {
 struct Flusher {
     db: sled::Db,
     requested: AtomicU64,
+    healthy: std::sync::atomic::AtomicBool,
     done: watch::Sender<u64>,
     wake: Arc<Notify>,
 }
@@ -82,6 +139,7 @@ impl Flusher {
         let me = Arc::new(Flusher {
             db,
             requested: AtomicU64::new(0),
+            healthy: std::sync::atomic::AtomicBool::new(true),
             done,
             wake: wake.clone(),
         });
@@ -95,9 +153,14 @@ impl Flusher {
                 let target = f.requested.load(Ordering::Acquire);
                 loop {
                     match f.db.flush_async().await {
-                        Ok(_) => break,
+                        Ok(_) => {
+                            f.healthy.store(true, Ordering::Relaxed);
+                            break;
+                        }
                         Err(e) => {
-                            tracing::error!(error = %e, "sled flush failed; retrying");
+                            if f.healthy.swap(false, Ordering::Relaxed) {
+                                tracing::error!(error = %e, "sled flush failed; writes answer 5003 until it succeeds");
+                            }
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }

@@ -40,6 +40,9 @@ pub enum ErrCode {
     CardSystem,
     /// 5002: the province platform failed (seen from a city).
     Province,
+    /// 5003: the node cannot store durably right now (disk full, store
+    /// failure): nothing was accepted; retry later.
+    Unavailable,
     /// 5004: no answer in time.
     Timeout,
 }
@@ -62,6 +65,7 @@ pub const ALL: &[ErrCode] = &[
     ErrCode::Internal,
     ErrCode::CardSystem,
     ErrCode::Province,
+    ErrCode::Unavailable,
     ErrCode::Timeout,
 ];
 
@@ -86,6 +90,7 @@ impl ErrCode {
             Internal => "5000",
             CardSystem => "5001",
             Province => "5002",
+            Unavailable => "5003",
             Timeout => "5004",
         }
     }
@@ -102,6 +107,7 @@ impl ErrCode {
             RateLimited => 429,
             Internal => 500,
             CardSystem | Province => 502,
+            Unavailable => 503,
             Timeout => 504,
             BadRequest | NotAnkangQr | BadCity | UnknownCode => 400,
         }
@@ -127,6 +133,7 @@ impl ErrCode {
             Internal => "系统内部错误",
             CardSystem => "卡管系统生码失败",
             Province => "省级安康码平台服务异常",
+            Unavailable => "暂时无法持久保存，未受理，请稍后重试",
             Timeout => "处理超时",
         }
     }

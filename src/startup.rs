@@ -39,6 +39,7 @@ use crate::store::Store;
 use crate::workers::forwarder::{self, Forwarder};
 use crate::workers::notifier::{self, Notifier};
 use crate::workers::retry::Schedule;
+use crate::workers::supervise::{supervise, TaskHealth};
 use crate::workers::{relay, replies, transcoder};
 
 /// Which roles this process runs.
@@ -80,15 +81,34 @@ pub struct Platform {
     pub push_sim: Option<PushSim>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    ingress: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+    stores: Vec<Store>,
+    shutdown_timeout: Duration,
 }
 
 impl Platform {
     /// Stop listeners and workers; in-flight work ends or is left uncommitted.
+    /// Stop within `AKM_SHUTDOWN_TIMEOUT_MS` overall: stop accepting and
+    /// let the requests in flight finish (transcoders and the reply
+    /// listener still run), then stop the workers between records (their
+    /// offsets committed), then flush the stores.
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        self.ingress.cancel();
+        for t in self.servers {
+            let _ = tokio::time::timeout_at(deadline, t).await;
+        }
         self.cancel.cancel();
         for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+            let _ = tokio::time::timeout_at(deadline, t).await;
         }
+        for s in &self.stores {
+            if let Ok(Err(e)) = tokio::time::timeout_at(deadline, s.sync()).await {
+                tracing::error!(error = %crate::service::chain(&e), "final flush failed");
+            }
+        }
+        tracing::info!("stopped");
     }
 
     /// Base URL of the province listener.
@@ -148,6 +168,10 @@ pub async fn start_with_clock(
         push_sim: None,
         cancel: cancel.clone(),
         tasks: Vec::new(),
+        ingress: CancellationToken::new(),
+        servers: Vec::new(),
+        stores: Vec::new(),
+        shutdown_timeout: settings.shutdown_timeout,
     };
     if roles == Roles::All {
         let card = CardSim::start(bind("card simulator", &settings.sim_card_listen).await?)?;
@@ -175,6 +199,10 @@ pub async fn start_with_clock(
         subject,
         http,
         tasks: Vec::new(),
+        ingress: p.ingress.clone(),
+        servers: Vec::new(),
+        stores: Vec::new(),
+        health: TaskHealth::default(),
     };
     if matches!(roles, Roles::Province | Roles::All) {
         let push_url = settings
@@ -212,6 +240,8 @@ pub async fn start_with_clock(
         p.city = Some(node);
     }
     p.tasks = wiring.tasks;
+    p.servers = wiring.servers;
+    p.stores = wiring.stores;
     Ok(p)
 }
 
@@ -235,6 +265,11 @@ pub async fn open_bus(
 
 /// Builds nodes and collects their tasks.
 struct Wiring {
+    /// Stops the listeners (first, at shutdown).
+    ingress: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+    stores: Vec<Store>,
+    health: TaskHealth,
     keys: Arc<Keyring>,
     /// `AKM_SUBJECT_KEY` (or the demo's), decoded.
     subject: Option<Vec<u8>>,
@@ -256,7 +291,9 @@ impl Wiring {
         let clock = self.clock.clone();
         let cancel = self.cancel.child_token();
         let durable = Durable::open(dir)
-            .with_context(|| format!("cannot open data dir {}", dir.display()))?;
+            .with_context(|| format!("cannot open data dir {}", dir.display()))?
+            .with_flush_timeout(s.flush_timeout);
+        durable.watch_space(dir, s.min_free_mb);
         let store = Store::open(&durable, self.keys.clone())?;
         let bus = open_bus(&s, &durable, clock.clone()).await?;
         let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;
@@ -367,6 +404,7 @@ impl Wiring {
             apps,
             gate: gate.clone(),
             alerts: alerts.clone(),
+            tasks: self.health.clone(),
         });
 
         // The reply partition is owned before the listener serves.
@@ -377,13 +415,40 @@ impl Wiring {
             cancel.clone(),
         )
         .await?;
-        self.tasks.push(tokio::spawn(listen_replies));
-        self.tasks.push(tokio::spawn(relay::run(
-            store.clone(),
-            bus.clone(),
-            relay_wake,
-            cancel.clone(),
-        )));
+        let first = Arc::new(std::sync::Mutex::new(Some(Box::pin(listen_replies))));
+        {
+            let (bus, pending, cancel2) = (bus.clone(), pending.clone(), cancel.clone());
+            self.supervise(&format!("{role}/replies"), &cancel, move || {
+                let (first, bus, pending, cancel) =
+                    (first.clone(), bus.clone(), pending.clone(), cancel2.clone());
+                async move {
+                    let assigned = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    match assigned {
+                        Some(listening) => listening.await,
+                        // a restart owns the partition again, from its end
+                        None => {
+                            match replies::listen(bus, pending, reply_partition, cancel).await {
+                                Ok(listening) => listening.await,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "reply partition not assigned")
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        {
+            let (store, bus, cancel2) = (store.clone(), bus.clone(), cancel.clone());
+            self.supervise(&format!("{role}/relay"), &cancel, move || {
+                relay::run(
+                    store.clone(),
+                    bus.clone(),
+                    relay_wake.clone(),
+                    cancel2.clone(),
+                )
+            });
+        }
         let worker = transcoder::Worker {
             bus: bus.clone(),
             transcoder: Arc::new(Transcoder {
@@ -399,11 +464,11 @@ impl Wiring {
             cancel: cancel.clone(),
         };
         let (ready_tx, mut ready) = tokio::sync::mpsc::channel(s.workers);
-        for _ in 0..s.workers {
-            self.tasks.push(tokio::spawn(transcoder::run(
-                worker.clone(),
-                ready_tx.clone(),
-            )));
+        for i in 0..s.workers {
+            let (worker, ready_tx) = (worker.clone(), ready_tx.clone());
+            self.supervise(&format!("{role}/transcoder-{i}"), &cancel, move || {
+                transcoder::run(worker.clone(), ready_tx.clone())
+            });
         }
         let qr = match &spec {
             RoleSpec::City {
@@ -423,8 +488,11 @@ impl Wiring {
                     cancel: cancel.clone(),
                     keys: self.keys.clone(),
                 };
-                for _ in 0..s.workers {
-                    self.tasks.push(tokio::spawn(forwarder::run(f.clone())));
+                for i in 0..s.workers {
+                    let f = f.clone();
+                    self.supervise(&format!("{role}/forwarder-{i}"), &cancel, move || {
+                        forwarder::run(f.clone())
+                    });
                 }
                 None
             }
@@ -441,16 +509,23 @@ impl Wiring {
                     keys: self.keys.clone(),
                     unrecorded: Arc::default(),
                 };
-                for _ in 0..s.workers {
-                    self.tasks.push(tokio::spawn(notifier::run(n.clone())));
+                for i in 0..s.workers {
+                    let n = n.clone();
+                    self.supervise(&format!("{role}/notifier-{i}"), &cancel, move || {
+                        notifier::run(n.clone())
+                    });
                 }
                 let qr = QrIssuer {
                     store: store.clone(),
                     clock: clock.clone(),
                     default_ttl: s.qr_ttl,
                 };
-                self.tasks
-                    .push(tokio::spawn(sweep_qr(qr.clone(), cancel.clone())));
+                {
+                    let (qr, cancel2) = (qr.clone(), cancel.clone());
+                    self.supervise(&format!("{role}/qr-sweep"), &cancel, move || {
+                        sweep_qr(qr.clone(), cancel2.clone())
+                    });
+                }
                 Some(qr)
             }
         };
@@ -468,12 +543,28 @@ impl Wiring {
                 "transcoder group not fully assigned after 60 s; serving anyway"
             );
         }
-        self.tasks.push(tokio::spawn(trim_audit(
-            store.clone(),
-            clock.clone(),
-            s.audit_retention_days,
-            cancel.clone(),
-        )));
+        {
+            let (store, clock, days, cancel2) = (
+                store.clone(),
+                clock.clone(),
+                s.audit_retention_days,
+                cancel.clone(),
+            );
+            self.supervise(&format!("{role}/audit-trim"), &cancel, move || {
+                trim_audit(store.clone(), clock.clone(), days, cancel2.clone())
+            });
+        }
+        {
+            let (store, clock, days, cancel2) = (
+                store.clone(),
+                clock.clone(),
+                s.idempotency_days,
+                cancel.clone(),
+            );
+            self.supervise(&format!("{role}/idempotency-prune"), &cancel, move || {
+                prune_idempotency(store.clone(), clock.clone(), days, cancel2.clone())
+            });
+        }
         let edge = Arc::new(Edge::new(
             gate,
             s.request_timeout,
@@ -497,12 +588,16 @@ impl Wiring {
             header_timeout: s.header_timeout,
             max_connections: s.max_connections,
         };
-        self.tasks.push(tokio::spawn(server::serve(
+        // The listener stops first at shutdown (its own token), and lets
+        // the requests in flight finish while the workers still run.
+        self.servers.push(tokio::spawn(server::serve(
             listener,
             app,
             limits,
-            cancel.clone(),
+            self.ingress.clone(),
+            s.shutdown_timeout,
         )));
+        self.stores.push(store.clone());
         tracing::info!(role, %addr, data_dir = %dir.display(), bus = bus.backend(), reply_partition, "listening");
         Ok((
             RunningNode {
@@ -660,6 +755,45 @@ async fn trim_audit(store: Store, clock: SharedClock, days: u32, cancel: Cancell
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "audit records past retention removed"),
             Err(e) => tracing::error!(error = %crate::service::chain(&e), "audit trim failed"),
+        }
+    }
+}
+
+impl Wiring {
+    /// Spawn a supervised task (restarted with backoff if it ends before
+    /// `cancel`).
+    fn supervise<F, Fut>(&mut self, name: &str, cancel: &CancellationToken, make: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(supervise(
+            name.to_string(),
+            self.health.clone(),
+            cancel.clone(),
+            make,
+        ));
+    }
+}
+
+/// Every hour: prune idempotency records and delivered marks older than
+/// `AKM_IDEMPOTENCY_DAYS`.
+async fn prune_idempotency(store: Store, clock: SharedClock, days: u32, cancel: CancellationToken) {
+    loop {
+        let before = clock.now_ms() - i64::from(days) * 86_400_000;
+        match store.prune_trades(before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                "idempotency records past their keeping removed"
+            ),
+            Err(e) => {
+                tracing::error!(error = %crate::service::chain(&e), "idempotency prune failed")
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
     }
 }

@@ -32,7 +32,7 @@ fn common(api: Arc<NodeApi>) -> Router {
         .route("/admin/v1/audit", get(admin::audit))
         .route("/livez", get(services::livez))
         .route("/readyz", get(services::readyz))
-        .route("/health", get(services::health))
+        .route("/health", get(services::readyz))
         .with_state(api)
 }
 

@@ -20,13 +20,14 @@ pub struct ConnLimits {
     pub max_connections: usize,
 }
 
-/// Serve `app` on `listener` until `cancel`; then wait (at most 5 s) for
-/// open connections to finish their requests.
+/// Serve `app` on `listener` until `cancel`; then wait (at most `drain`)
+/// for open connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
     cancel: CancellationToken,
+    drain: Duration,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -62,10 +63,10 @@ pub async fn serve(
             drop(permit);
         });
     }
-    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after 5 s; closing them");
+        tracing::warn!("connections still open at the shutdown bound; closing them");
     }
 }

@@ -99,29 +99,36 @@ pub async fn livez() -> impl IntoResponse {
     axum::Json(serde_json::json!({"live": true}))
 }
 
-/// `GET /readyz`: ready to serve, with the alerts an operator must act on
-/// (a province refusing this city's credentials, say).
+/// `GET /readyz` (and `/health`): 200 when the node can take work, 503 when
+/// its storage cannot (a failing flush, free space below the watermark) or
+/// a supervised task is down; with what is wrong and the alerts an operator
+/// must act on (a province refusing this city's credentials, say). O(1).
 pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
-    axum::Json(serde_json::json!({
-        "ready": true,
-        "role": api.role,
-        "alerts": api.alerts.list(),
-    }))
-}
-
-/// `GET /health`: liveness with a little state.
-/// `GET /health`: liveness with a little state: transcodes waiting, the
-/// outbox length, and how many records the dead-letter topics hold.
-pub async fn health(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
-    let bus = &api.transcode.bus;
-    let mut dead = 0;
-    for t in crate::bus::Topic::ALL {
-        dead += bus.count(&bus.topics().dlq(t)).await.unwrap_or(0);
-    }
-    axum::Json(serde_json::json!({
-        "role": api.role,
-        "pending": api.transcode.pending.len(),
-        "outbox": api.admin.store.outbox_len(),
-        "deadLetters": dead,
-    }))
+    let store = &api.admin.store;
+    let down = api.tasks.down();
+    let storage = if !store.space_ok() {
+        "free space below AKM_MIN_FREE_MB"
+    } else if !store.writable() {
+        "flushes are failing"
+    } else {
+        "ok"
+    };
+    let ready = storage == "ok" && down.is_empty();
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "ready": ready,
+            "role": api.role,
+            "storage": storage,
+            "tasksDown": down,
+            "alerts": api.alerts.list(),
+            "pending": api.transcode.pending.len(),
+            "outbox": store.outbox_len(),
+        })),
+    )
 }

@@ -26,6 +26,8 @@ pub struct NodeApi {
     pub gate: Arc<Gate>,
     /// Problems an operator must act on (shown by `/readyz`).
     pub alerts: Alerts,
+    /// Supervised tasks that are down now (shown by `/readyz`).
+    pub tasks: crate::workers::supervise::TaskHealth,
 }
 
 /// The province's own admin services: residents, cards, QR issuing.

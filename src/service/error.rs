@@ -72,6 +72,10 @@ pub enum ServiceError {
     /// An event did not encode or decode (5000).
     #[error("event codec failed")]
     Event(#[from] EventError),
+    /// The node cannot store durably now: disk space below the watermark
+    /// (5003; nothing was accepted).
+    #[error("storage unavailable: {0}")]
+    Unavailable(&'static str),
     /// A sealed field did not open (5000: a key is missing or wrong).
     #[error("sealed field")]
     Sealed(#[source] crate::crypto::CryptoError),
@@ -112,6 +116,12 @@ impl ServiceError {
             CardSystem(_) => ErrCode::CardSystem,
             Province(_) => ErrCode::Province,
             Remote { code, .. } => *code,
+            Unavailable(_) => ErrCode::Unavailable,
+            // a write or flush that failed or timed out: nothing was
+            // accepted, the caller retries
+            Store(StoreError::Durability(_) | StoreError::Sled(_) | StoreError::Transaction(_)) => {
+                ErrCode::Unavailable
+            }
             Store(_) | Bus(_) | Event(_) | Sealed(_) => ErrCode::Internal,
         }
     }
@@ -136,6 +146,7 @@ impl ServiceError {
             CardSystem(e) => call_detail("卡管系统", e, false),
             Province(e) => call_detail("省级安康码平台", e, true),
             Deadline(what) => (*what).to_string(),
+            Unavailable(why) => format!("暂时无法持久保存（{why}），未受理，请稍后重试"),
             Unauthorized(why) => format!("认证失败：{why}"),
             Replayed(why) => format!("请求已过期或重复提交：{why}"),
             Forbidden(why) => why.clone(),
@@ -191,8 +202,11 @@ mod tests {
         let relayed = ServiceError::remote(e.code().code(), e.detail());
         assert_eq!(relayed.message(), e.message());
         assert_eq!(relayed.message().matches("卡管系统生码失败").count(), 1);
-        let store = ServiceError::Store(StoreError::Transaction("disk on fire".into()));
+        let store = ServiceError::Store(StoreError::WrongKey("disk on fire".into()));
         assert_eq!(store.message(), "系统内部错误");
+        // a write that failed: nothing accepted, retry later
+        let full = ServiceError::Store(StoreError::Transaction("no space".into()));
+        assert_eq!((full.code(), full.code().status()), (ErrCode::Unavailable, 503));
         assert!(chain(&store).contains("disk on fire"));
     }
 

@@ -17,7 +17,7 @@ use crate::bus::{channel, Topics};
 use crate::clock::SharedClock;
 use crate::domain::{CityNo, IdcardNo, PersonName, TargetId, TargetType, TradeNo, TradeTime};
 use crate::events::{Notification, TradeRecorded, TradeReported};
-use crate::store::{Accepted, OutboxRecord, Store};
+use crate::store::{trade_key, Accepted, OutboxRecord, Store};
 
 /// A parsed trade report.
 #[derive(Debug, Clone)]
@@ -170,11 +170,16 @@ impl TradeDesk {
         if !self.configs.knows(&t.target)? {
             return Err(ServiceError::UnknownTarget(t.target.clone()));
         }
+        if !self.store.space_ok() {
+            return Err(ServiceError::Unavailable("磁盘可用空间低于下限"));
+        }
         let records = self.records(t, trace)?;
-        match self
-            .store
-            .accept_trade(t.trade_no.as_str(), &t.digest(), &records)?
-        {
+        match self.store.accept_trade(
+            &trade_key(t.city.as_str(), t.target.as_str(), t.trade_no.as_str()),
+            &t.digest(),
+            &records,
+            self.clock.now_ms(),
+        )? {
             Accepted::New => {
                 self.store.sync().await?;
                 self.relay.notify_one();
@@ -182,6 +187,9 @@ impl TradeDesk {
                 Ok(Outcome::New)
             }
             Accepted::Duplicate => {
+                // the first acceptance may not be on disk yet: the same
+                // guarantee before the same answer
+                self.store.sync().await?;
                 tracing::info!(trade_no = %t.trade_no, "duplicate trade report ignored");
                 Ok(Outcome::Duplicate)
             }

@@ -25,7 +25,7 @@ use crate::durability::{DurabilityError, Durable};
 pub use apps::{AppRecord, AppSecret};
 pub use audit::{AuditFilter, AuditRecord};
 pub use outbox::{OutboxEntry, OutboxRecord};
-pub use trades::Accepted;
+pub use trades::{trade_key, Accepted};
 
 /// Failure of the local store.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,8 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     durable: Durable,
+    /// The outbox depth, kept as a counter (a tree's `len` walks it).
+    outbox_depth: Arc<std::sync::atomic::AtomicI64>,
     keys: Arc<Keyring>,
     residents: sled::Tree,
     cards: sled::Tree,
@@ -73,6 +75,7 @@ impl Store {
     /// key that is not configured or does not open it.
     pub fn open(durable: &Durable, keys: Arc<Keyring>) -> Result<Self, StoreError> {
         let store = Store {
+            outbox_depth: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             keys,
             residents: durable.tree("residents")?,
             cards: durable.tree("cards")?,
@@ -87,6 +90,10 @@ impl Store {
             durable: durable.clone(),
         };
         store.check_key()?;
+        store.outbox_depth.store(
+            store.outbox.len() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(store)
     }
 
@@ -133,9 +140,21 @@ impl Store {
         Ok(serde_json::from_slice(&self.keys.open_bytes(&sealed)?)?)
     }
 
-    /// Wait until everything written before this call is on disk.
+    /// Wait until everything written before this call is on disk (at most
+    /// the flush timeout).
     pub async fn sync(&self) -> Result<(), StoreError> {
         Ok(self.durable.sync().await?)
+    }
+
+    /// Whether the store can take writes: the last flush succeeded and free
+    /// space is above the watermark.
+    pub fn writable(&self) -> bool {
+        self.durable.healthy() && self.durable.space_ok()
+    }
+
+    /// Free space is above the watermark.
+    pub fn space_ok(&self) -> bool {
+        self.durable.space_ok()
     }
 
     /// Whether nothing was ever provisioned (demo seeding decides on this).

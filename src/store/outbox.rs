@@ -75,12 +75,18 @@ impl Store {
 
     /// Remove a published outbox entry.
     pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.outbox.remove(id.to_be_bytes())?;
+        if self.outbox.remove(id.to_be_bytes())?.is_some() {
+            self.outbox_depth
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(())
     }
 
+    /// The outbox depth (a counter: O(1)).
     pub fn outbox_len(&self) -> usize {
-        self.outbox.len()
+        self.outbox_depth
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0) as usize
     }
 }
 

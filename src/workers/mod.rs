@@ -7,6 +7,7 @@ pub mod notifier;
 pub mod relay;
 pub mod replies;
 pub mod retry;
+pub mod supervise;
 pub mod transcoder;
 
 use std::collections::BTreeMap;

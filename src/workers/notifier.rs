@@ -18,7 +18,7 @@ use crate::clock::SharedClock;
 use crate::crypto::Keyring;
 use crate::domain::mask;
 use crate::events::Notification;
-use crate::store::Store;
+use crate::store::{trade_key, Store};
 use crate::workers::retry::Schedule;
 use crate::workers::{consume, dead_letter, Flow, WorkerError};
 
@@ -56,8 +56,10 @@ impl Notifier {
 
     /// Write the delivered record; on failure keep the push in memory and
     /// wait for the store.
-    async fn record(&self, trade_no: &str, attempt: u32) -> Flow {
-        let written = match self.store.mark_delivered(trade_no, self.clock.now_ms()) {
+    async fn record(&self, n: &Notification, attempt: u32) -> Flow {
+        let trade_no = n.trade_no.as_str();
+        let key = trade_key(&n.city_no, &n.target_type, trade_no);
+        let written = match self.store.mark_delivered(&key, self.clock.now_ms()) {
             Ok(()) => self.store.sync().await,
             Err(e) => Err(e),
         };
@@ -82,9 +84,10 @@ impl Notifier {
         attempt: u32,
     ) -> Result<Flow, WorkerError> {
         if self.unrecorded().contains(&sealed.trade_no) {
-            return Ok(self.record(&sealed.trade_no, attempt).await);
+            return Ok(self.record(&sealed, attempt).await);
         }
-        if self.store.is_delivered(&sealed.trade_no)? {
+        let key = trade_key(&sealed.city_no, &sealed.target_type, &sealed.trade_no);
+        if self.store.is_delivered(&key)? {
             return Ok(Flow::Commit);
         }
         // The personal fields travel sealed; the push gateway gets them in the clear.
@@ -108,7 +111,7 @@ impl Notifier {
             match push::push(&self.http, &self.push_url, &n, self.timeout).await {
                 Delivery::Done => {
                     tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
-                    self.record(&n.trade_no, 0).await
+                    self.record(&n, 0).await
                 }
                 Delivery::Retry { reason, after } => {
                     let wait = after.unwrap_or_else(|| self.schedule.next(attempt));
