@@ -206,7 +206,10 @@ mod tests {
         assert_eq!(store.message(), "系统内部错误");
         // a write that failed: nothing accepted, retry later
         let full = ServiceError::Store(StoreError::Transaction("no space".into()));
-        assert_eq!((full.code(), full.code().status()), (ErrCode::Unavailable, 503));
+        assert_eq!(
+            (full.code(), full.code().status()),
+            (ErrCode::Unavailable, 503)
+        );
         assert!(chain(&store).contains("disk on fire"));
     }
 
