@@ -170,7 +170,7 @@ impl EmbeddedBus {
                             .take_while(|v| {
                                 v.get(..8)
                                     .and_then(|b| b.try_into().ok())
-                                    .map_or(false, |b| i64::from_be_bytes(b) < cutoff)
+                                    .is_some_and(|b| i64::from_be_bytes(b) < cutoff)
                             })
                             .count() as u64;
                         break;
