@@ -22,6 +22,7 @@ struct PushState {
     keys: Mutex<std::collections::HashSet<String>>,
     /// Pushes dropped as doubles, and the keys they carried.
     dropped: Mutex<Vec<String>>,
+    unkeyed: AtomicU32,
     fail_next: AtomicU32,
     fail_status: AtomicU16,
     attempts: AtomicU32,
@@ -64,6 +65,7 @@ impl PushSim {
             pushes: Mutex::new(Vec::new()),
             keys: Mutex::new(std::collections::HashSet::new()),
             dropped: Mutex::new(Vec::new()),
+            unkeyed: AtomicU32::new(0),
             fail_next: AtomicU32::new(0),
             fail_status: AtomicU16::new(503),
             attempts: AtomicU32::new(0),
@@ -90,6 +92,16 @@ impl PushSim {
     /// Pushes received so far.
     pub fn pushes(&self) -> Vec<Value> {
         lock(&self.state.pushes).clone()
+    }
+
+    /// The idempotency keys of every push delivered (not dropped).
+    pub fn delivered_keys(&self) -> std::collections::HashSet<String> {
+        lock(&self.state.keys).clone()
+    }
+
+    /// Pushes that came without an `Idempotency-Key`.
+    pub fn unkeyed(&self) -> u32 {
+        self.state.unkeyed.load(Ordering::SeqCst)
     }
 
     /// The idempotency keys of pushes dropped as doubles.
@@ -139,6 +151,9 @@ async fn receive(
         .get("Idempotency-Key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if key.is_none() {
+        s.unkeyed.fetch_add(1, Ordering::SeqCst);
+    }
     if let Some(k) = &key {
         if !lock(&s.keys).insert(k.clone()) {
             // a double after a crash: accepted, not delivered again

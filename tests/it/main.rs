@@ -6,6 +6,7 @@ mod city;
 mod cli;
 mod compose;
 mod conformance;
+mod faults;
 mod helpers;
 mod kafka_only;
 mod layers;

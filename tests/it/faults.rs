@@ -1,0 +1,347 @@
+//! Nothing acknowledged is lost (issue: faults, full disks, restarts, long
+//! outages): a province outage under 2,000 callbacks, `kill -9` of the city
+//! and of the province during bursts, SIGTERM during a transcode, retention
+//! then restart, a full disk, and a push-gateway outage longer than the poll
+//! interval. Short retry settings keep them fast.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use akm::signing::{SignMethod, Signer};
+use akm::Roles;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// A child `akm serve --role ROLE` and the address it listens on.
+struct ChildNode {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bus_env(s: &akm::config::Settings) -> Vec<(&'static str, String)> {
+    vec![
+        ("AKM_BUS", s.bus.as_str().to_string()),
+        ("AKM_KAFKA_BROKERS", s.kafka_brokers.clone()),
+        ("AKM_TOPIC_PREFIX", s.topic_prefix.clone()),
+        ("AKM_ADMIN_APP_ID", OPERATOR.into()),
+        ("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET.into()),
+        ("AKM_DATA_KEY", DATA_KEY.into()),
+        ("AKM_SUBJECT_KEY", SUBJECT_KEY.into()),
+        ("AKM_RETRY_MAX_MS", "200".into()),
+        ("AKM_WORKERS", "2".into()),
+    ]
+}
+
+/// Start a role as a child process on port 0; its URL from its log.
+fn spawn_role(role: &str, dir: &std::path::Path, env: &[(&'static str, String)]) -> ChildNode {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(["serve", "--role", role, "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AKM_PROVINCE_LISTEN", "127.0.0.1:0")
+        .env("AKM_CITY_LISTEN", "127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("listening") {
+            let at = line.find("addr=").unwrap() + 5;
+            let a: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            url = Some(format!("http://{}", a.trim_matches('"')));
+        }
+        if line.contains("platform ready") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    ChildNode {
+        child,
+        url: url.unwrap_or_else(|| panic!("{role} did not come up")),
+    }
+}
+
+/// Post callbacks with `clients` concurrent card systems until `stop`:
+/// each tradeNo is posted until it gets a 2xx (a lost connection means
+/// "unknown", so the card system posts it again); the acknowledged ones go
+/// into `acked`.
+fn burst(
+    url: Arc<RwLock<String>>,
+    card: Signer,
+    clients: usize,
+    stop: tokio_util::sync::CancellationToken,
+    acked: Arc<Mutex<HashSet<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..clients)
+        .map(|c| {
+            let (url, card, stop, acked) = (url.clone(), card.clone(), stop.clone(), acked.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+                let clock = akm::clock::system();
+                for i in 0.. {
+                    let no = format!("B{c}-{i}");
+                    loop {
+                        if stop.is_cancelled() {
+                            return;
+                        }
+                        let to = format!("{}/api/v1/callback", url.read().unwrap());
+                        let body = trade(&no).to_string().into_bytes();
+                        match signed(&http, Some(&card), &clock, "POST", &to, body).send().await {
+                            Ok(r) if r.status().is_success() => {
+                                acked.lock().unwrap().insert(no.clone());
+                                break;
+                            }
+                            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Wait until `acked` has grown by `n` since `from`.
+async fn acked_grows(acked: &Arc<Mutex<HashSet<String>>>, from: usize, n: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = acked.lock().unwrap().len();
+        if now >= from + n {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the burst stalled at {now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every acknowledged tradeNo reaches the gateway.
+async fn all_pushed(push: &akm::sim::PushSim, acked: &HashSet<String>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = push.delivered_keys();
+        let missing: Vec<&String> = acked.iter().filter(|a| !got.contains(*a)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} acknowledged trades never pushed, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_callbacks_during_a_province_outage_arrive_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let front = Front::start().await;
+    let mut s = settings(&dir.path().join("city"));
+    s.province_url = Some(format!("http://{}", front.addr));
+    let city = start(s, Roles::City).await;
+    let city_url = city.city_url().unwrap();
+    let http = reqwest::Client::new();
+    let clock = akm::clock::system();
+    let card = Signer::new("t-card", register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let url = format!("{city_url}/api/v1/callback");
+    let oks: Vec<bool> = futures::stream::iter(0..2000)
+        .map(|i| {
+            let (http, card, clock, url) = (http.clone(), card.clone(), clock.clone(), url.clone());
+            async move {
+                let body = trade(&format!("OUT-{i}")).to_string().into_bytes();
+                signed(&http, Some(&card), &clock, "POST", &url, body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(oks.iter().all(|ok| *ok), "a callback was refused while the province was down");
+    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let mut ps = settings(&dir.path().join("province"));
+    ps.push_url = Some(push.url());
+    let province = start(ps, Roles::Province).await;
+    let p = province.province.as_ref().unwrap();
+    register_city_app(&p.store).await;
+    front.open(p.addr);
+    assert!(push.wait_for(2000, Duration::from_secs(120)).await, "not every trade was pushed");
+    let keys = push.delivered_keys();
+    assert_eq!(keys.len(), 2000);
+    assert!(push.dropped().is_empty(), "doubles: {:?}", push.dropped());
+    let trade_topic = p.bus.topics().name(akm::bus::Topic::Trade);
+    assert_eq!(p.bus.count(&trade_topic).await.unwrap(), 2000, "akm.trade has other than one record per trade");
+    city.shutdown().await;
+    province.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_the_city_during_bursts_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&dir.path().join("province"));
+    apply_topics(&s).await;
+    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let province = start(akm::config::Settings { push_url: Some(push.url()), ..s.clone() }, Roles::Province).await;
+    let p = province.province.as_ref().unwrap();
+    register_city_app(&p.store).await;
+    let mut env = bus_env(&s);
+    env.push(("AKM_PROVINCE_URL", p.url()));
+    env.push(("AKM_PROVINCE_APP_ID", CITY_APP.into()));
+    env.push(("AKM_PROVINCE_APP_SECRET", CITY_APP_SECRET.into()));
+    let city_dir = dir.path().join("city");
+    let mut city = spawn_role("city", &city_dir, &env);
+    let http = reqwest::Client::new();
+    let clock = akm::clock::system();
+    let card = Signer::new("t-card", register_app(&http, &clock, &city.url, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let url = Arc::new(RwLock::new(city.url.clone()));
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let clients = burst(url.clone(), card, 4, stop.clone(), acked.clone());
+    let mut seen = 0;
+    for _ in 0..5 {
+        seen = acked_grows(&acked, seen, 40).await;
+        city.child.kill().unwrap(); // SIGKILL
+        city.child.wait().unwrap();
+        drop(city);
+        city = spawn_role("city", &city_dir, &env);
+        *url.write().unwrap() = city.url.clone();
+    }
+    acked_grows(&acked, seen, 40).await;
+    stop.cancel();
+    futures::future::join_all(clients).await;
+    let acked = acked.lock().unwrap().clone();
+    all_pushed(&push, &acked).await;
+    assert!(push.dropped().is_empty(), "pushed twice: {:?}", push.dropped());
+    assert_eq!(push.unkeyed(), 0);
+    drop(city);
+    province.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_the_province_during_bursts_loses_nothing_and_doubles_carry_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&dir.path().join("city"));
+    apply_topics(&s).await;
+    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let mut env = bus_env(&s);
+    env.push(("AKM_PUSH_URL", push.url()));
+    let province_dir = dir.path().join("province");
+    let mut province = spawn_role("province", &province_dir, &env);
+    let http = reqwest::Client::new();
+    let clock = akm::clock::system();
+    let city_secret = register_app(&http, &clock, &province.url, CITY_APP, "city", json!({"cityNos": ["3401"]})).await;
+    let front = Front::start().await;
+    front.open(province.url.trim_start_matches("http://").parse().unwrap());
+    let city = start(
+        akm::config::Settings {
+            province_url: Some(format!("http://{}", front.addr)),
+            province_app_secret: Some(akm::config::Secret::new(city_secret)),
+            ..s
+        },
+        Roles::City,
+    )
+    .await;
+    let city_url = city.city_url().unwrap();
+    let card = Signer::new("t-card", register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let clients = burst(Arc::new(RwLock::new(city_url)), card, 4, stop.clone(), acked.clone());
+    let mut seen = 0;
+    for _ in 0..3 {
+        seen = acked_grows(&acked, seen, 60).await;
+        province.child.kill().unwrap();
+        province.child.wait().unwrap();
+        drop(province);
+        province = spawn_role("province", &province_dir, &env);
+        front.open(province.url.trim_start_matches("http://").parse().unwrap());
+    }
+    acked_grows(&acked, seen, 40).await;
+    stop.cancel();
+    futures::future::join_all(clients).await;
+    let acked = acked.lock().unwrap().clone();
+    all_pushed(&push, &acked).await;
+    // a push sent again after a crash carries the key of the first: the
+    // gateway dropped it (and every push had a key)
+    assert_eq!(push.unkeyed(), 0);
+    let delivered = push.delivered_keys();
+    assert!(push.dropped().iter().all(|k| delivered.contains(k)));
+    drop(province);
+    city.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    apply_topics(&s).await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
+    cmd.args(["serve", "--role", "all", "--data-dir"])
+        .arg(dir.path())
+        .envs(bus_env(&s).iter().map(|(k, v)| (*k, v.clone())))
+        .env("AKM_SHUTDOWN_TIMEOUT_MS", "8000")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for n in ["AKM_PROVINCE_LISTEN", "AKM_CITY_LISTEN", "AKM_SIM_CARD_LISTEN", "AKM_SIM_PUSH_LISTEN"] {
+        cmd.env(n, "127.0.0.1:0");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut province, mut city, mut sim) = (String::new(), String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let addr = || {
+            let at = line.find("addr=").map(|a| a + 5).unwrap_or(0);
+            format!("http://{}", line[at..].chars().take_while(|c| !c.is_whitespace()).collect::<String>().trim_matches('"'))
+        };
+        if line.contains("card-system simulator ready") {
+            sim = addr();
+        } else if line.contains("listening") && line.contains("province") {
+            province = addr();
+        } else if line.contains("listening") && line.contains("city") {
+            city = addr();
+        }
+        if line.contains("platform ready") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let http = reqwest::Client::new();
+    let clock = akm::clock::system();
+    let term = Signer::new("s-term", register_app(&http, &clock, &city, "s-term", "terminal", json!({})).await, SignMethod::HmacSha256);
+    // the demo's card system, made slow
+    http.put(format!("{sim}/sim/mode")).json(&json!({"delayMs": 1500})).send().await.unwrap();
+    let qr: Value = signed(&http, Some(&operator()), &clock, "POST", &format!("{province}/admin/v1/qrcodes"), json!({"idcardNo": ZHANG}).to_string().into_bytes())
+        .send().await.unwrap().json().await.unwrap();
+    let qr = qr["data"]["qrCodeUrl"].as_str().unwrap().to_string();
+    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH}).to_string().into_bytes();
+    let pending = tokio::spawn(signed(&http, Some(&term), &clock, "POST", &format!("{city}/api/v1/transcode"), body).send());
+    // SIGTERM once the request is in flight
+    let health = format!("{city}/readyz");
+    loop {
+        let h: Value = http.get(&health).send().await.unwrap().json().await.unwrap();
+        if h["pending"].as_u64() == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let answer = pending.await.unwrap().unwrap();
+    assert_eq!(answer.status(), 200);
+    let v: Value = answer.json().await.unwrap();
+    assert_eq!(v["errCode"], "200", "{v}");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "exit {status:?}");
+    assert!(sent.elapsed() < Duration::from_secs(10), "shutdown took {:?}", sent.elapsed());
+}
