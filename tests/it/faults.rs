@@ -345,3 +345,129 @@ async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
     assert!(status.success(), "exit {status:?}");
     assert!(sent.elapsed() < Duration::from_secs(10), "shutdown took {:?}", sent.elapsed());
 }
+
+/// Retention then restart (embedded bus, a clock far ahead): every record
+/// was consumed and trimmed, the partitions are empty, and after the
+/// restart the offsets go on, so forwarding and transcodes still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_then_restart_keeps_forwarding_and_transcoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let env = |s: &akm::config::Settings| {
+        let mut e = bus_env(s);
+        e.retain(|(k, _)| !k.starts_with("AKM_KAFKA") && *k != "AKM_BUS" && *k != "AKM_TOPIC_PREFIX");
+        e.push(("AKM_BUS", "embedded".into()));
+        e.push(("AKM_PUSH_URL", push.url()));
+        e
+    };
+    let s = settings(dir.path());
+    let http = reqwest::Client::new();
+    let clock = akm::clock::system();
+    let node = spawn_all(dir.path(), &env(&s));
+    let card = Signer::new("t-card", register_app(&http, &clock, &node.city, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let term = Signer::new("t-term", register_app(&http, &clock, &node.city, "t-term", "terminal", json!({})).await, SignMethod::HmacSha256);
+    let post = |url: String, who: Signer, body: Value| {
+        let (http, clock) = (http.clone(), clock.clone());
+        async move {
+            let r: Value = signed(&http, Some(&who), &clock, "POST", &url, body.to_string().into_bytes())
+                .send().await.unwrap().json().await.unwrap();
+            r
+        }
+    };
+    let r = post(format!("{}/api/v1/callback", node.city), card.clone(), trade("RET-1")).await;
+    assert_eq!(r["errCode"], "200", "{r}");
+    assert!(push.wait_for(1, WAIT).await);
+    // a graceful stop: commits and stores flushed
+    let mut node = node;
+    assert!(Command::new("kill").args(["-TERM", &node.child.id().to_string()]).status().unwrap().success());
+    assert!(node.child.wait().unwrap().success());
+    drop(node);
+    // retention far in the future: everything consumed goes
+    for role in ["province", "city"] {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let d = dir.path().join(role);
+        let removed = std::thread::spawn(move || {
+            rt.block_on(async move {
+                let durable = akm::durability::Durable::open(&d).unwrap();
+                let bus = akm::bus::EmbeddedBus::open(&durable, akm::bus::Topics::new("").unwrap(), akm::clock::system()).unwrap();
+                bus.trim(chrono::Utc::now().timestamp_millis() + 400 * 86_400_000).unwrap()
+            })
+        })
+        .join()
+        .unwrap();
+        assert!(removed > 0, "{role}: nothing trimmed");
+    }
+    let node = spawn_all(dir.path(), &env(&s));
+    let r = post(format!("{}/api/v1/callback", node.city), card, trade("RET-2")).await;
+    assert_eq!(r["errCode"], "200", "{r}");
+    assert!(push.wait_for(2, WAIT).await, "a report after retention and restart was not forwarded");
+    // the demo's card simulator listens on a new port now
+    let config = json!({"belongarea": "340100", "targetType": HEALTH, "targetName": "合肥电子健康卡",
+        "targetUrl": format!("{}/cards/{HEALTH}", node.card_sim), "sceneCode": ""});
+    let r: Value = signed(&http, Some(&operator()), &clock, "PUT", &format!("{}/admin/v1/transcode-configs", node.city), config.to_string().into_bytes())
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["errCode"], "200", "{r}");
+    let qr: Value = signed(&http, Some(&operator()), &clock, "POST", &format!("{}/admin/v1/qrcodes", node.province), json!({"idcardNo": ZHANG}).to_string().into_bytes())
+        .send().await.unwrap().json().await.unwrap();
+    let r = post(format!("{}/api/v1/transcode", node.city), term, json!({"cityNo": "340100", "qrCodeUrl": qr["data"]["qrCodeUrl"], "targetType": HEALTH})).await;
+    assert_eq!(r["errCode"], "200", "{r}");
+}
+
+/// `akm serve --role all` as a child: both listeners.
+struct AllNode {
+    child: Child,
+    province: String,
+    city: String,
+    card_sim: String,
+}
+
+impl Drop for AllNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_all(dir: &std::path::Path, env: &[(&'static str, String)]) -> AllNode {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
+    cmd.args(["serve", "--role", "all", "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for n in ["AKM_PROVINCE_LISTEN", "AKM_CITY_LISTEN", "AKM_SIM_CARD_LISTEN", "AKM_SIM_PUSH_LISTEN"] {
+        cmd.env(n, "127.0.0.1:0");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut province, mut city, mut card_sim) = (None, None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("card-system simulator ready") {
+            let at = line.find("addr=").unwrap() + 5;
+            let a: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            card_sim = Some(format!("http://{}", a.trim_matches('"')));
+        }
+        if line.contains("listening") {
+            let at = line.find("addr=").unwrap() + 5;
+            let a: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            let url = format!("http://{}", a.trim_matches('"'));
+            if line.contains("province") {
+                province = Some(url);
+            } else {
+                city = Some(url);
+            }
+        }
+        if line.contains("platform ready") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    AllNode {
+        child,
+        province: province.expect("no province"),
+        city: city.expect("no city"),
+        card_sim: card_sim.expect("no card simulator"),
+    }
+}
