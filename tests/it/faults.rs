@@ -471,3 +471,189 @@ fn spawn_all(dir: &std::path::Path, env: &[(&'static str, String)]) -> AllNode {
         card_sim: card_sim.expect("no card simulator"),
     }
 }
+
+/// A push-gateway outage longer than the poll interval (6 s here, on
+/// Kafka) causes no rebalance and no second delivery loop: one push per trade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_outage_longer_than_the_poll_interval_gives_one_push_per_trade() {
+    let app = spawn_with(|s| {
+        s.kafka_properties = Some("max.poll.interval.ms=6000;session.timeout.ms=6000".into());
+    })
+    .await;
+    app.push().fail_next(u32::MAX, 503);
+    for no in ["LONG-1", "LONG-2", "LONG-3"] {
+        let (s, b) = app.post(&app.city(), "/api/v1/callback", &trade(no)).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    // the outage lasts past the poll interval: at the 200 ms retry cap, 45
+    // attempts take over 8 s
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while app.push().attempts() < 45 {
+        assert!(tokio::time::Instant::now() < deadline, "the notifier stopped retrying");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.push().fail_next(0, 503);
+    assert!(app.push().wait_for(3, WAIT).await, "not pushed after the outage");
+    let keys = app.push().delivered_keys();
+    assert_eq!(keys.len(), 3);
+    assert!(app.push().dropped().is_empty(), "pushed again: {:?}", app.push().dropped());
+}
+
+/// A data directory on a small tmpfs. Needs root (as CI runs).
+struct Tmpfs(std::path::PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(mb: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("fs");
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs needs root (CI runs as root)");
+        Tmpfs(at, dir)
+    }
+
+    /// Fill the file system until `left_mb` remain.
+    fn fill_to(&self, left_mb: u64) -> std::path::PathBuf {
+        let filler = self.0.join("filler");
+        let free = fs4::available_space(&self.0).unwrap();
+        let size = free.saturating_sub(left_mb * 1024 * 1024);
+        let f = std::fs::File::create(&filler).unwrap();
+        // write real bytes: tmpfs counts what is written
+        let mut w = std::io::BufWriter::new(f);
+        let chunk = vec![0u8; 1 << 20];
+        let mut written = 0u64;
+        while written < size {
+            let n = chunk.len().min((size - written) as usize);
+            if std::io::Write::write_all(&mut w, &chunk[..n]).is_err() {
+                break;
+            }
+            written += n as u64;
+        }
+        let _ = std::io::Write::flush(&mut w);
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
+    let fs = Tmpfs::mount(96);
+    let s = settings(&fs.0);
+    apply_topics(&s).await;
+    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let mut env = bus_env(&s);
+    env.push(("AKM_PUSH_URL", push.url()));
+    env.push(("AKM_MIN_FREE_MB", "16".into()));
+    env.push(("AKM_FLUSH_TIMEOUT_MS", "1000".into()));
+    let node = spawn_all(&fs.0, &env);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let clock = akm::clock::system();
+    let card = Signer::new("t-card", register_app(&http, &clock, &node.city, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let post = |no: String| {
+        let (http, clock, card, url) = (http.clone(), clock.clone(), card.clone(), format!("{}/api/v1/callback", node.city));
+        async move {
+            let started = std::time::Instant::now();
+            let r = signed(&http, Some(&card), &clock, "POST", &url, trade(&no).to_string().into_bytes()).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            (status, v["errCode"].as_str().unwrap_or_default().to_string(), started.elapsed())
+        }
+    };
+    let mut acked = HashSet::new();
+    for i in 0..5 {
+        let no = format!("DISK-{i}");
+        assert_eq!(post(no.clone()).await.0, 200);
+        acked.insert(no);
+    }
+    // below the watermark: 5003 in time, /readyz red
+    let filler = fs.fill_to(8);
+    let readyz = format!("{}/readyz", node.city);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while http.get(&readyz).send().await.unwrap().status() != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "/readyz stays green on a full disk");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, code, took) = post("DISK-X".into()).await;
+    assert_eq!((status, code.as_str()), (503, "5003"));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // space returns: accepted again, nothing lost, nothing doubled
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while http.get(&readyz).send().await.unwrap().status() != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "/readyz stays red after space returned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 5..8 {
+        let no = format!("DISK-{i}");
+        assert_eq!(post(no.clone()).await.0, 200);
+        acked.insert(no);
+    }
+    all_pushed(&push, &acked).await;
+    assert!(push.dropped().is_empty());
+    assert!(!push.delivered_keys().contains("DISK-X"), "a refused callback was delivered");
+
+    // the watermark at 0: the disk really full
+    drop(node);
+    let mut env0 = env.clone();
+    env0.retain(|(k, _)| *k != "AKM_MIN_FREE_MB");
+    env0.push(("AKM_MIN_FREE_MB", "0".into()));
+    let node = spawn_all(&fs.0, &env0);
+    let post0 = |no: String| {
+        let (http, clock, card, url) = (http.clone(), clock.clone(), card.clone(), format!("{}/api/v1/callback", node.city));
+        async move {
+            let started = std::time::Instant::now();
+            let r = signed(&http, Some(&card), &clock, "POST", &url, trade(&no).to_string().into_bytes()).send().await;
+            (r.map(|r| r.status().as_u16()).unwrap_or(0), started.elapsed())
+        }
+    };
+    let filler = fs.fill_to(0);
+    // what sled holds preallocated fills first; then writes fail
+    let mut refused = 0;
+    for i in 0..3000 {
+        if refused >= 5 {
+            break;
+        }
+        let (status, took) = post0(format!("FULL-{i}")).await;
+        assert!(took < Duration::from_secs(5), "a callback hung {took:?}");
+        match status {
+            200 => {
+                acked.insert(format!("FULL-{i}"));
+            }
+            503 => refused += 1,
+            other => panic!("a full disk answered {other}"),
+        }
+    }
+    assert!(refused > 0, "a really full disk never answered 5003");
+    std::fs::remove_file(&filler).unwrap();
+    // recovery: by itself, or by a clean restart
+    let readyz = format!("{}/readyz", node.city);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut node = node;
+    loop {
+        if http.get(&readyz).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            drop(node);
+            node = spawn_all(&fs.0, &env0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = format!("{}/api/v1/callback", node.city);
+    let r = signed(&http, Some(&card), &clock, "POST", &after, trade("FULL-AFTER").to_string().into_bytes()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    acked.insert("FULL-AFTER".into());
+    all_pushed(&push, &acked).await;
+    assert!(push.dropped().is_empty(), "a push storm: {:?}", push.dropped());
+    assert_eq!(push.delivered_keys().len(), acked.len(), "something refused was delivered, or something acknowledged was not");
+}
