@@ -64,7 +64,10 @@ fn spawn_role(role: &str, dir: &std::path::Path, env: &[(&'static str, String)])
         let line = line.unwrap();
         if line.contains("listening") {
             let at = line.find("addr=").unwrap() + 5;
-            let a: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            let a: String = line[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
             url = Some(format!("http://{}", a.trim_matches('"')));
         }
         if line.contains("platform ready") {
@@ -93,7 +96,10 @@ fn burst(
         .map(|c| {
             let (url, card, stop, acked) = (url.clone(), card.clone(), stop.clone(), acked.clone());
             tokio::spawn(async move {
-                let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
                 let clock = akm::clock::system();
                 for i in 0.. {
                     let no = format!("B{c}-{i}");
@@ -103,7 +109,10 @@ fn burst(
                         }
                         let to = format!("{}/api/v1/callback", url.read().unwrap());
                         let body = trade(&no).to_string().into_bytes();
-                        match signed(&http, Some(&card), &clock, "POST", &to, body).send().await {
+                        match signed(&http, Some(&card), &clock, "POST", &to, body)
+                            .send()
+                            .await
+                        {
                             Ok(r) if r.status().is_success() => {
                                 acked.lock().unwrap().insert(no.clone());
                                 break;
@@ -125,7 +134,10 @@ async fn acked_grows(acked: &Arc<Mutex<HashSet<String>>>, from: usize, n: usize)
         if now >= from + n {
             return now;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the burst stalled at {now}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst stalled at {now}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -139,7 +151,12 @@ async fn all_pushed(push: &akm::sim::PushSim, acked: &HashSet<String>) {
         if missing.is_empty() {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{} acknowledged trades never pushed, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} acknowledged trades never pushed, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -154,33 +171,53 @@ async fn two_thousand_callbacks_during_a_province_outage_arrive_once_each() {
     let city_url = city.city_url().unwrap();
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
-    let card = Signer::new("t-card", register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let card = Signer::new(
+        "t-card",
+        register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await,
+        SignMethod::HmacSha256,
+    );
     let url = format!("{city_url}/api/v1/callback");
     let oks: Vec<bool> = futures::stream::iter(0..2000)
         .map(|i| {
             let (http, card, clock, url) = (http.clone(), card.clone(), clock.clone(), url.clone());
             async move {
                 let body = trade(&format!("OUT-{i}")).to_string().into_bytes();
-                signed(&http, Some(&card), &clock, "POST", &url, body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+                signed(&http, Some(&card), &clock, "POST", &url, body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
             }
         })
         .buffer_unordered(32)
         .collect()
         .await;
-    assert!(oks.iter().all(|ok| *ok), "a callback was refused while the province was down");
-    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    assert!(
+        oks.iter().all(|ok| *ok),
+        "a callback was refused while the province was down"
+    );
+    let push =
+        akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+            .unwrap();
     let mut ps = settings(&dir.path().join("province"));
     ps.push_url = Some(push.url());
     let province = start(ps, Roles::Province).await;
     let p = province.province.as_ref().unwrap();
     register_city_app(&p.store).await;
     front.open(p.addr);
-    assert!(push.wait_for(2000, Duration::from_secs(120)).await, "not every trade was pushed");
+    assert!(
+        push.wait_for(2000, Duration::from_secs(120)).await,
+        "not every trade was pushed"
+    );
     let keys = push.delivered_keys();
     assert_eq!(keys.len(), 2000);
     assert!(push.dropped().is_empty(), "doubles: {:?}", push.dropped());
     let trade_topic = p.bus.topics().name(akm::bus::Topic::Trade);
-    assert_eq!(p.bus.count(&trade_topic).await.unwrap(), 2000, "akm.trade has other than one record per trade");
+    assert_eq!(
+        p.bus.count(&trade_topic).await.unwrap(),
+        2000,
+        "akm.trade has other than one record per trade"
+    );
     city.shutdown().await;
     province.shutdown().await;
 }
@@ -190,8 +227,17 @@ async fn kill_9_of_the_city_during_bursts_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(&dir.path().join("province"));
     apply_topics(&s).await;
-    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
-    let province = start(akm::config::Settings { push_url: Some(push.url()), ..s.clone() }, Roles::Province).await;
+    let push =
+        akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+            .unwrap();
+    let province = start(
+        akm::config::Settings {
+            push_url: Some(push.url()),
+            ..s.clone()
+        },
+        Roles::Province,
+    )
+    .await;
     let p = province.province.as_ref().unwrap();
     register_city_app(&p.store).await;
     let mut env = bus_env(&s);
@@ -202,7 +248,11 @@ async fn kill_9_of_the_city_during_bursts_loses_and_doubles_nothing() {
     let mut city = spawn_role("city", &city_dir, &env);
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
-    let card = Signer::new("t-card", register_app(&http, &clock, &city.url, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let card = Signer::new(
+        "t-card",
+        register_app(&http, &clock, &city.url, "t-card", "card-system", json!({})).await,
+        SignMethod::HmacSha256,
+    );
     let url = Arc::new(RwLock::new(city.url.clone()));
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let stop = tokio_util::sync::CancellationToken::new();
@@ -221,7 +271,11 @@ async fn kill_9_of_the_city_during_bursts_loses_and_doubles_nothing() {
     futures::future::join_all(clients).await;
     let acked = acked.lock().unwrap().clone();
     all_pushed(&push, &acked).await;
-    assert!(push.dropped().is_empty(), "pushed twice: {:?}", push.dropped());
+    assert!(
+        push.dropped().is_empty(),
+        "pushed twice: {:?}",
+        push.dropped()
+    );
     assert_eq!(push.unkeyed(), 0);
     drop(city);
     province.shutdown().await;
@@ -232,14 +286,24 @@ async fn kill_9_of_the_province_during_bursts_loses_nothing_and_doubles_carry_th
     let dir = tempfile::tempdir().unwrap();
     let s = settings(&dir.path().join("city"));
     apply_topics(&s).await;
-    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let push =
+        akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+            .unwrap();
     let mut env = bus_env(&s);
     env.push(("AKM_PUSH_URL", push.url()));
     let province_dir = dir.path().join("province");
     let mut province = spawn_role("province", &province_dir, &env);
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
-    let city_secret = register_app(&http, &clock, &province.url, CITY_APP, "city", json!({"cityNos": ["3401"]})).await;
+    let city_secret = register_app(
+        &http,
+        &clock,
+        &province.url,
+        CITY_APP,
+        "city",
+        json!({"cityNos": ["3401"]}),
+    )
+    .await;
     let front = Front::start().await;
     front.open(province.url.trim_start_matches("http://").parse().unwrap());
     let city = start(
@@ -252,10 +316,20 @@ async fn kill_9_of_the_province_during_bursts_loses_nothing_and_doubles_carry_th
     )
     .await;
     let city_url = city.city_url().unwrap();
-    let card = Signer::new("t-card", register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let card = Signer::new(
+        "t-card",
+        register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await,
+        SignMethod::HmacSha256,
+    );
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let stop = tokio_util::sync::CancellationToken::new();
-    let clients = burst(Arc::new(RwLock::new(city_url)), card, 4, stop.clone(), acked.clone());
+    let clients = burst(
+        Arc::new(RwLock::new(city_url)),
+        card,
+        4,
+        stop.clone(),
+        acked.clone(),
+    );
     let mut seen = 0;
     for _ in 0..3 {
         seen = acked_grows(&acked, seen, 60).await;
@@ -292,7 +366,12 @@ async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    for n in ["AKM_PROVINCE_LISTEN", "AKM_CITY_LISTEN", "AKM_SIM_CARD_LISTEN", "AKM_SIM_PUSH_LISTEN"] {
+    for n in [
+        "AKM_PROVINCE_LISTEN",
+        "AKM_CITY_LISTEN",
+        "AKM_SIM_CARD_LISTEN",
+        "AKM_SIM_PUSH_LISTEN",
+    ] {
         cmd.env(n, "127.0.0.1:0");
     }
     let mut child = cmd.spawn().unwrap();
@@ -302,7 +381,14 @@ async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
         let line = line.unwrap();
         let addr = || {
             let at = line.find("addr=").map(|a| a + 5).unwrap_or(0);
-            format!("http://{}", line[at..].chars().take_while(|c| !c.is_whitespace()).collect::<String>().trim_matches('"'))
+            format!(
+                "http://{}",
+                line[at..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect::<String>()
+                    .trim_matches('"')
+            )
         };
         if line.contains("card-system simulator ready") {
             sim = addr();
@@ -318,32 +404,81 @@ async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
     std::thread::spawn(move || lines.for_each(drop));
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
-    let term = Signer::new("s-term", register_app(&http, &clock, &city, "s-term", "terminal", json!({})).await, SignMethod::HmacSha256);
+    let term = Signer::new(
+        "s-term",
+        register_app(&http, &clock, &city, "s-term", "terminal", json!({})).await,
+        SignMethod::HmacSha256,
+    );
     // the demo's card system, made slow
-    http.put(format!("{sim}/sim/mode")).json(&json!({"delayMs": 1500})).send().await.unwrap();
-    let qr: Value = signed(&http, Some(&operator()), &clock, "POST", &format!("{province}/admin/v1/qrcodes"), json!({"idcardNo": ZHANG}).to_string().into_bytes())
-        .send().await.unwrap().json().await.unwrap();
+    http.put(format!("{sim}/sim/mode"))
+        .json(&json!({"delayMs": 1500}))
+        .send()
+        .await
+        .unwrap();
+    let qr: Value = signed(
+        &http,
+        Some(&operator()),
+        &clock,
+        "POST",
+        &format!("{province}/admin/v1/qrcodes"),
+        json!({"idcardNo": ZHANG}).to_string().into_bytes(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let qr = qr["data"]["qrCodeUrl"].as_str().unwrap().to_string();
-    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH}).to_string().into_bytes();
-    let pending = tokio::spawn(signed(&http, Some(&term), &clock, "POST", &format!("{city}/api/v1/transcode"), body).send());
+    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH})
+        .to_string()
+        .into_bytes();
+    let pending = tokio::spawn(
+        signed(
+            &http,
+            Some(&term),
+            &clock,
+            "POST",
+            &format!("{city}/api/v1/transcode"),
+            body,
+        )
+        .send(),
+    );
     // SIGTERM once the request is in flight
     let health = format!("{city}/readyz");
     loop {
-        let h: Value = http.get(&health).send().await.unwrap().json().await.unwrap();
+        let h: Value = http
+            .get(&health)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if h["pending"].as_u64() == Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let sent = std::time::Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
     let answer = pending.await.unwrap().unwrap();
     assert_eq!(answer.status(), 200);
     let v: Value = answer.json().await.unwrap();
     assert_eq!(v["errCode"], "200", "{v}");
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert!(status.success(), "exit {status:?}");
-    assert!(sent.elapsed() < Duration::from_secs(10), "shutdown took {:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        sent.elapsed()
+    );
 }
 
 /// Retention then restart (embedded bus, a clock far ahead): every record
@@ -352,10 +487,14 @@ async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_then_restart_keeps_forwarding_and_transcoding() {
     let dir = tempfile::tempdir().unwrap();
-    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let push =
+        akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+            .unwrap();
     let env = |s: &akm::config::Settings| {
         let mut e = bus_env(s);
-        e.retain(|(k, _)| !k.starts_with("AKM_KAFKA") && *k != "AKM_BUS" && *k != "AKM_TOPIC_PREFIX");
+        e.retain(|(k, _)| {
+            !k.starts_with("AKM_KAFKA") && *k != "AKM_BUS" && *k != "AKM_TOPIC_PREFIX"
+        });
         e.push(("AKM_BUS", "embedded".into()));
         e.push(("AKM_PUSH_URL", push.url()));
         e
@@ -364,22 +503,59 @@ async fn retention_then_restart_keeps_forwarding_and_transcoding() {
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
     let node = spawn_all(dir.path(), &env(&s));
-    let card = Signer::new("t-card", register_app(&http, &clock, &node.city, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
-    let term = Signer::new("t-term", register_app(&http, &clock, &node.city, "t-term", "terminal", json!({})).await, SignMethod::HmacSha256);
+    let card = Signer::new(
+        "t-card",
+        register_app(
+            &http,
+            &clock,
+            &node.city,
+            "t-card",
+            "card-system",
+            json!({}),
+        )
+        .await,
+        SignMethod::HmacSha256,
+    );
+    let term = Signer::new(
+        "t-term",
+        register_app(&http, &clock, &node.city, "t-term", "terminal", json!({})).await,
+        SignMethod::HmacSha256,
+    );
     let post = |url: String, who: Signer, body: Value| {
         let (http, clock) = (http.clone(), clock.clone());
         async move {
-            let r: Value = signed(&http, Some(&who), &clock, "POST", &url, body.to_string().into_bytes())
-                .send().await.unwrap().json().await.unwrap();
+            let r: Value = signed(
+                &http,
+                Some(&who),
+                &clock,
+                "POST",
+                &url,
+                body.to_string().into_bytes(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
             r
         }
     };
-    let r = post(format!("{}/api/v1/callback", node.city), card.clone(), trade("RET-1")).await;
+    let r = post(
+        format!("{}/api/v1/callback", node.city),
+        card.clone(),
+        trade("RET-1"),
+    )
+    .await;
     assert_eq!(r["errCode"], "200", "{r}");
     assert!(push.wait_for(1, WAIT).await);
     // a graceful stop: commits and stores flushed
     let mut node = node;
-    assert!(Command::new("kill").args(["-TERM", &node.child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
     assert!(node.child.wait().unwrap().success());
     drop(node);
     // retention far in the future: everything consumed goes
@@ -389,8 +565,14 @@ async fn retention_then_restart_keeps_forwarding_and_transcoding() {
         let removed = std::thread::spawn(move || {
             rt.block_on(async move {
                 let durable = akm::durability::Durable::open(&d).unwrap();
-                let bus = akm::bus::EmbeddedBus::open(&durable, akm::bus::Topics::new("").unwrap(), akm::clock::system()).unwrap();
-                bus.trim(chrono::Utc::now().timestamp_millis() + 400 * 86_400_000).unwrap()
+                let bus = akm::bus::EmbeddedBus::open(
+                    &durable,
+                    akm::bus::Topics::new("").unwrap(),
+                    akm::clock::system(),
+                )
+                .unwrap();
+                bus.trim(chrono::Utc::now().timestamp_millis() + 400 * 86_400_000)
+                    .unwrap()
             })
         })
         .join()
@@ -398,18 +580,55 @@ async fn retention_then_restart_keeps_forwarding_and_transcoding() {
         assert!(removed > 0, "{role}: nothing trimmed");
     }
     let node = spawn_all(dir.path(), &env(&s));
-    let r = post(format!("{}/api/v1/callback", node.city), card, trade("RET-2")).await;
+    let r = post(
+        format!("{}/api/v1/callback", node.city),
+        card,
+        trade("RET-2"),
+    )
+    .await;
     assert_eq!(r["errCode"], "200", "{r}");
-    assert!(push.wait_for(2, WAIT).await, "a report after retention and restart was not forwarded");
+    assert!(
+        push.wait_for(2, WAIT).await,
+        "a report after retention and restart was not forwarded"
+    );
     // the demo's card simulator listens on a new port now
     let config = json!({"belongarea": "340100", "targetType": HEALTH, "targetName": "合肥电子健康卡",
         "targetUrl": format!("{}/cards/{HEALTH}", node.card_sim), "sceneCode": ""});
-    let r: Value = signed(&http, Some(&operator()), &clock, "PUT", &format!("{}/admin/v1/transcode-configs", node.city), config.to_string().into_bytes())
-        .send().await.unwrap().json().await.unwrap();
+    let r: Value = signed(
+        &http,
+        Some(&operator()),
+        &clock,
+        "PUT",
+        &format!("{}/admin/v1/transcode-configs", node.city),
+        config.to_string().into_bytes(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["errCode"], "200", "{r}");
-    let qr: Value = signed(&http, Some(&operator()), &clock, "POST", &format!("{}/admin/v1/qrcodes", node.province), json!({"idcardNo": ZHANG}).to_string().into_bytes())
-        .send().await.unwrap().json().await.unwrap();
-    let r = post(format!("{}/api/v1/transcode", node.city), term, json!({"cityNo": "340100", "qrCodeUrl": qr["data"]["qrCodeUrl"], "targetType": HEALTH})).await;
+    let qr: Value = signed(
+        &http,
+        Some(&operator()),
+        &clock,
+        "POST",
+        &format!("{}/admin/v1/qrcodes", node.province),
+        json!({"idcardNo": ZHANG}).to_string().into_bytes(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let r = post(
+        format!("{}/api/v1/transcode", node.city),
+        term,
+        json!({"cityNo": "340100", "qrCodeUrl": qr["data"]["qrCodeUrl"], "targetType": HEALTH}),
+    )
+    .await;
     assert_eq!(r["errCode"], "200", "{r}");
 }
 
@@ -436,7 +655,12 @@ fn spawn_all(dir: &std::path::Path, env: &[(&'static str, String)]) -> AllNode {
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    for n in ["AKM_PROVINCE_LISTEN", "AKM_CITY_LISTEN", "AKM_SIM_CARD_LISTEN", "AKM_SIM_PUSH_LISTEN"] {
+    for n in [
+        "AKM_PROVINCE_LISTEN",
+        "AKM_CITY_LISTEN",
+        "AKM_SIM_CARD_LISTEN",
+        "AKM_SIM_PUSH_LISTEN",
+    ] {
         cmd.env(n, "127.0.0.1:0");
     }
     let mut child = cmd.spawn().unwrap();
@@ -446,12 +670,18 @@ fn spawn_all(dir: &std::path::Path, env: &[(&'static str, String)]) -> AllNode {
         let line = line.unwrap();
         if line.contains("card-system simulator ready") {
             let at = line.find("addr=").unwrap() + 5;
-            let a: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            let a: String = line[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
             card_sim = Some(format!("http://{}", a.trim_matches('"')));
         }
         if line.contains("listening") {
             let at = line.find("addr=").unwrap() + 5;
-            let a: String = line[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+            let a: String = line[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
             let url = format!("http://{}", a.trim_matches('"'));
             if line.contains("province") {
                 province = Some(url);
@@ -489,14 +719,24 @@ async fn a_push_outage_longer_than_the_poll_interval_gives_one_push_per_trade() 
     // attempts take over 8 s
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while app.push().attempts() < 45 {
-        assert!(tokio::time::Instant::now() < deadline, "the notifier stopped retrying");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the notifier stopped retrying"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     app.push().fail_next(0, 503);
-    assert!(app.push().wait_for(3, WAIT).await, "not pushed after the outage");
+    assert!(
+        app.push().wait_for(3, WAIT).await,
+        "not pushed after the outage"
+    );
     let keys = app.push().delivered_keys();
     assert_eq!(keys.len(), 3);
-    assert!(app.push().dropped().is_empty(), "pushed again: {:?}", app.push().dropped());
+    assert!(
+        app.push().dropped().is_empty(),
+        "pushed again: {:?}",
+        app.push().dropped()
+    );
 }
 
 /// A data directory on a small tmpfs. Needs root (as CI runs).
@@ -549,23 +789,59 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     let fs = Tmpfs::mount(96);
     let s = settings(&fs.0);
     apply_topics(&s).await;
-    let push = akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let push =
+        akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+            .unwrap();
     let mut env = bus_env(&s);
     env.push(("AKM_PUSH_URL", push.url()));
     env.push(("AKM_MIN_FREE_MB", "16".into()));
     env.push(("AKM_FLUSH_TIMEOUT_MS", "1000".into()));
     let node = spawn_all(&fs.0, &env);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let clock = akm::clock::system();
-    let card = Signer::new("t-card", register_app(&http, &clock, &node.city, "t-card", "card-system", json!({})).await, SignMethod::HmacSha256);
+    let card = Signer::new(
+        "t-card",
+        register_app(
+            &http,
+            &clock,
+            &node.city,
+            "t-card",
+            "card-system",
+            json!({}),
+        )
+        .await,
+        SignMethod::HmacSha256,
+    );
     let post = |no: String| {
-        let (http, clock, card, url) = (http.clone(), clock.clone(), card.clone(), format!("{}/api/v1/callback", node.city));
+        let (http, clock, card, url) = (
+            http.clone(),
+            clock.clone(),
+            card.clone(),
+            format!("{}/api/v1/callback", node.city),
+        );
         async move {
             let started = std::time::Instant::now();
-            let r = signed(&http, Some(&card), &clock, "POST", &url, trade(&no).to_string().into_bytes()).send().await.unwrap();
+            let r = signed(
+                &http,
+                Some(&card),
+                &clock,
+                "POST",
+                &url,
+                trade(&no).to_string().into_bytes(),
+            )
+            .send()
+            .await
+            .unwrap();
             let status = r.status().as_u16();
             let v: Value = r.json().await.unwrap();
-            (status, v["errCode"].as_str().unwrap_or_default().to_string(), started.elapsed())
+            (
+                status,
+                v["errCode"].as_str().unwrap_or_default().to_string(),
+                started.elapsed(),
+            )
         }
     };
     let mut acked = HashSet::new();
@@ -579,7 +855,10 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     let readyz = format!("{}/readyz", node.city);
     let deadline = tokio::time::Instant::now() + WAIT;
     while http.get(&readyz).send().await.unwrap().status() != 503 {
-        assert!(tokio::time::Instant::now() < deadline, "/readyz stays green on a full disk");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stays green on a full disk"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, code, took) = post("DISK-X".into()).await;
@@ -589,7 +868,10 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     std::fs::remove_file(&filler).unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     while http.get(&readyz).send().await.unwrap().status() != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "/readyz stays red after space returned");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stays red after space returned"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for i in 5..8 {
@@ -599,7 +881,10 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     }
     all_pushed(&push, &acked).await;
     assert!(push.dropped().is_empty());
-    assert!(!push.delivered_keys().contains("DISK-X"), "a refused callback was delivered");
+    assert!(
+        !push.delivered_keys().contains("DISK-X"),
+        "a refused callback was delivered"
+    );
 
     // the watermark at 0: the disk really full
     drop(node);
@@ -608,11 +893,28 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     env0.push(("AKM_MIN_FREE_MB", "0".into()));
     let node = spawn_all(&fs.0, &env0);
     let post0 = |no: String| {
-        let (http, clock, card, url) = (http.clone(), clock.clone(), card.clone(), format!("{}/api/v1/callback", node.city));
+        let (http, clock, card, url) = (
+            http.clone(),
+            clock.clone(),
+            card.clone(),
+            format!("{}/api/v1/callback", node.city),
+        );
         async move {
             let started = std::time::Instant::now();
-            let r = signed(&http, Some(&card), &clock, "POST", &url, trade(&no).to_string().into_bytes()).send().await;
-            (r.map(|r| r.status().as_u16()).unwrap_or(0), started.elapsed())
+            let r = signed(
+                &http,
+                Some(&card),
+                &clock,
+                "POST",
+                &url,
+                trade(&no).to_string().into_bytes(),
+            )
+            .send()
+            .await;
+            (
+                r.map(|r| r.status().as_u16()).unwrap_or(0),
+                started.elapsed(),
+            )
         }
     };
     let filler = fs.fill_to(0);
@@ -639,7 +941,12 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut node = node;
     loop {
-        if http.get(&readyz).send().await.is_ok_and(|r| r.status() == 200) {
+        if http
+            .get(&readyz)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         if tokio::time::Instant::now() > deadline {
@@ -650,10 +957,110 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = format!("{}/api/v1/callback", node.city);
-    let r = signed(&http, Some(&card), &clock, "POST", &after, trade("FULL-AFTER").to_string().into_bytes()).send().await.unwrap();
+    let r = signed(
+        &http,
+        Some(&card),
+        &clock,
+        "POST",
+        &after,
+        trade("FULL-AFTER").to_string().into_bytes(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
     acked.insert("FULL-AFTER".into());
     all_pushed(&push, &acked).await;
-    assert!(push.dropped().is_empty(), "a push storm: {:?}", push.dropped());
-    assert_eq!(push.delivered_keys().len(), acked.len(), "something refused was delivered, or something acknowledged was not");
+    assert!(
+        push.dropped().is_empty(),
+        "a push storm: {:?}",
+        push.dropped()
+    );
+    assert_eq!(
+        push.delivered_keys().len(),
+        acked.len(),
+        "something refused was delivered, or something acknowledged was not"
+    );
+}
+
+/// The broker stopped during callbacks, then restarted (Kafka only: its
+/// own Tansu with durable storage): callbacks keep getting 2xx from the
+/// outbox, and after recovery every one arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Kafka (Tansu): scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
+async fn a_broker_outage_during_callbacks_loses_nothing() {
+    kafka().expect("Kafka-only test: set AKM_TEST_BUS=kafka");
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let broker = |dir: &std::path::Path| {
+        Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu on PATH (scripts/test.sh installs it)")
+    };
+    let up = |port: u16| async move {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tansu did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut tansu = broker(dir.path());
+    up(port).await;
+    let app = spawn_with(|s| {
+        s.kafka_brokers = format!("127.0.0.1:{port}");
+        s.kafka_message_timeout = Duration::from_millis(3000);
+    })
+    .await;
+    let mut acked = HashSet::new();
+    for i in 0..5 {
+        let no = format!("BRK-{i}");
+        assert_eq!(
+            app.post(&app.city(), "/api/v1/callback", &trade(&no))
+                .await
+                .0,
+            200
+        );
+        acked.insert(no);
+    }
+    assert!(app.push().wait_for(5, WAIT).await);
+    tansu.kill().unwrap();
+    tansu.wait().unwrap();
+    // no broker: the callbacks are still accepted, into the outbox
+    for i in 5..10 {
+        let no = format!("BRK-{i}");
+        let (s, b) = app.post(&app.city(), "/api/v1/callback", &trade(&no)).await;
+        assert_eq!(s, 200, "{b}");
+        acked.insert(no);
+    }
+    let mut tansu = broker(dir.path());
+    up(port).await;
+    all_pushed(app.push(), &acked).await;
+    assert!(
+        app.push().dropped().is_empty(),
+        "{:?}",
+        app.push().dropped()
+    );
+    tansu.kill().unwrap();
+    let _ = tansu.wait();
 }
