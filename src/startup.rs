@@ -81,8 +81,8 @@ pub struct Platform {
     pub push_sim: Option<PushSim>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    ingress: CancellationToken,
-    servers: Vec<JoinHandle<()>>,
+    /// Each listener's stop and task, in the order they started.
+    servers: Vec<(CancellationToken, JoinHandle<()>)>,
     stores: Vec<Store>,
     shutdown_timeout: Duration,
 }
@@ -95,8 +95,10 @@ impl Platform {
     /// offsets committed), then flush the stores.
     pub async fn shutdown(self) {
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
-        self.ingress.cancel();
-        for t in self.servers {
+        // Last started first: a city's requests in flight may still call
+        // the province of the same process.
+        for (stop, t) in self.servers.into_iter().rev() {
+            stop.cancel();
             let _ = tokio::time::timeout_at(deadline, t).await;
         }
         self.cancel.cancel();
@@ -168,7 +170,6 @@ pub async fn start_with_clock(
         push_sim: None,
         cancel: cancel.clone(),
         tasks: Vec::new(),
-        ingress: CancellationToken::new(),
         servers: Vec::new(),
         stores: Vec::new(),
         shutdown_timeout: settings.shutdown_timeout,
@@ -199,7 +200,6 @@ pub async fn start_with_clock(
         subject,
         http,
         tasks: Vec::new(),
-        ingress: p.ingress.clone(),
         servers: Vec::new(),
         stores: Vec::new(),
         health: TaskHealth::default(),
@@ -265,9 +265,7 @@ pub async fn open_bus(
 
 /// Builds nodes and collects their tasks.
 struct Wiring {
-    /// Stops the listeners (first, at shutdown).
-    ingress: CancellationToken,
-    servers: Vec<JoinHandle<()>>,
+    servers: Vec<(CancellationToken, JoinHandle<()>)>,
     stores: Vec<Store>,
     health: TaskHealth,
     keys: Arc<Keyring>,
@@ -590,13 +588,17 @@ impl Wiring {
         };
         // The listener stops first at shutdown (its own token), and lets
         // the requests in flight finish while the workers still run.
-        self.servers.push(tokio::spawn(server::serve(
-            listener,
-            app,
-            limits,
-            self.ingress.clone(),
-            s.shutdown_timeout,
-        )));
+        let stop = CancellationToken::new();
+        self.servers.push((
+            stop.clone(),
+            tokio::spawn(server::serve(
+                listener,
+                app,
+                limits,
+                stop,
+                s.shutdown_timeout,
+            )),
+        ));
         self.stores.push(store.clone());
         tracing::info!(role, %addr, data_dir = %dir.display(), bus = bus.backend(), reply_partition, "listening");
         Ok((

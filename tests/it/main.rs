@@ -2,6 +2,7 @@
 //! store, and the simulators as real HTTP servers.
 
 mod bad_input;
+mod child;
 mod city;
 mod cli;
 mod compose;

@@ -1,16 +1,14 @@
 //! Data and accepted trades survive `kill -9` of the whole binary.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use akm::sim::PushSim;
 use serde_json::json;
 
 use akm::signing::{SignMethod, Signer};
 
-use crate::helpers::{
-    operator, register_app, signed, trade, OPERATOR, OPERATOR_SECRET, WAIT, ZHANG,
-};
+use crate::helpers::{operator, register_app, signed, trade, WAIT, ZHANG};
 
 /// POST JSON signed by `signer` and read the JSON answer.
 async fn post_json(
@@ -50,98 +48,20 @@ async fn card_app(http: &reqwest::Client, city: &str) -> Signer {
 }
 
 /// A running `akm serve --role all` and the listeners it reported.
-struct Node {
-    child: Child,
-    province: String,
-    city: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The bus settings of the test run, for a child `akm` process (its topics applied).
-async fn bus_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+/// The test run's settings for a child, its topics applied.
+async fn child_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     let s = crate::helpers::settings(dir);
     crate::helpers::apply_topics(&s).await;
-    vec![
-        ("AKM_ADMIN_APP_ID", OPERATOR.to_string()),
-        ("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET.to_string()),
-        ("AKM_BUS", s.bus.as_str().to_string()),
-        ("AKM_KAFKA_BROKERS", s.kafka_brokers),
-        ("AKM_TOPIC_PREFIX", s.topic_prefix),
-    ]
+    crate::child::env(&s)
 }
 
-/// `akm serve --role all` on `dir` with the test run's bus settings. Every
-/// listener binds port 0 itself and the child reports the address it got:
-/// no port is reserved and released for it.
-fn serve_all(dir: &std::path::Path, env: &[(&'static str, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(["serve", "--role", "all", "--data-dir"])
-        .arg(dir);
-    for name in [
-        "AKM_PROVINCE_LISTEN",
-        "AKM_CITY_LISTEN",
-        "AKM_SIM_CARD_LISTEN",
-        "AKM_SIM_PUSH_LISTEN",
-    ] {
-        cmd.env(name, "127.0.0.1:0");
-    }
-    cmd
-}
+/// Kills the demo child when the test ends, however it ends.
+struct Guard(std::process::Child);
 
-/// The `addr=` of a `listening` log line.
-fn listening_addr(line: &str) -> Option<String> {
-    let at = line.find("addr=")? + "addr=".len();
-    let addr: String = line[at..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
-    Some(format!("http://{}", addr.trim_matches('"')))
-}
-
-/// Start `akm serve --role all` and wait for its two "listening" lines and
-/// the final "platform ready" (demo data seeded and flushed).
-fn serve(dir: &std::path::Path, push_url: &str, env: &[(&'static str, String)]) -> Node {
-    let mut child = serve_all(dir, env)
-        .env("AKM_PUSH_URL", push_url)
-        .env("AKM_RETRY_MAX_MS", "200")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let (mut province, mut city) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("listening") {
-            if line.contains("province") {
-                province = listening_addr(&line);
-            } else if line.contains("city") {
-                city = listening_addr(&line);
-            }
-        }
-        if line.contains("platform ready") {
-            break;
-        }
-    }
-    // keep draining its log so it never blocks on a full pipe
-    std::thread::spawn(move || lines.for_each(drop));
-    match (province, city) {
-        (Some(province), Some(city)) => Node {
-            child,
-            province,
-            city,
-        },
-        _ => panic!("akm did not come up"),
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -151,9 +71,10 @@ async fn data_and_accepted_trades_survive_kill_9() {
     let push = PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
     push.fail_next(u32::MAX, 503); // nothing gets through before the kill
     let http = reqwest::Client::new();
-    let env = bus_env(dir.path()).await;
-    let mut node = serve(dir.path(), &push.url(), &env);
-    let city = node.city.clone();
+    let mut env = child_env(dir.path()).await;
+    env.push(("AKM_PUSH_URL", push.url()));
+    let mut node = crate::child::serve("all", dir.path(), &env, Default::default());
+    let city = node.city();
     let card = card_app(&http, &city).await;
     let r = post_json(
         &http,
@@ -163,13 +84,12 @@ async fn data_and_accepted_trades_survive_kill_9() {
     )
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
-    node.child.kill().unwrap(); // SIGKILL
-    node.child.wait().unwrap();
+    node.kill(); // SIGKILL
     drop(node);
 
     push.fail_next(0, 503);
-    let node = serve(dir.path(), &push.url(), &env);
-    let (province, city) = (node.province.clone(), node.city.clone());
+    let node = crate::child::serve("all", dir.path(), &env, Default::default());
+    let (province, city) = (node.province(), node.city());
     assert!(push.wait_for(1, WAIT).await, "the accepted trade was lost");
     assert_eq!(push.pushes()[0]["tradeNo"], "K-1");
     // demo data (seeded on the first start) is still there: residents and configs
@@ -206,8 +126,20 @@ async fn data_and_accepted_trades_survive_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_call_returns_target_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let env = bus_env(dir.path()).await;
-    let mut child = serve_all(dir.path(), &env)
+    let env = child_env(dir.path()).await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
+    cmd.args(["serve", "--role", "all", "--data-dir"])
+        .arg(dir.path());
+    for name in [
+        "AKM_PROVINCE_LISTEN",
+        "AKM_CITY_LISTEN",
+        "AKM_SIM_CARD_LISTEN",
+        "AKM_SIM_PUSH_LISTEN",
+    ] {
+        cmd.env(name, "127.0.0.1:0");
+    }
+    let mut child = cmd
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -230,11 +162,7 @@ async fn the_demo_call_returns_target_codes() {
         .expect("no akm call printed");
     // keep reading what it prints, so it never writes to a closed pipe
     std::thread::spawn(move || lines.for_each(drop));
-    let _guard = Node {
-        child,
-        province: String::new(),
-        city: String::new(),
-    };
+    let _guard = Guard(child);
     // <exe> call --app ID --secret S POST URL '<body>'
     let (head, body) = line.split_once(" '").unwrap();
     let body = body.trim_end_matches('\'');

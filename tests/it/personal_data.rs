@@ -5,8 +5,7 @@
 //! the subject key shared by province instances; HTTPS to a party behind a
 //! test CA.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,87 +21,6 @@ const PERSON_PHONE: &str = "13912345678";
 const CARD_ID: &str = "EHC-PII-77";
 const FUSED_ID: &str = "FUSED-PII-88";
 const NEEDLES: [&str; 5] = [PERSON_ID, PERSON_NAME, PERSON_PHONE, CARD_ID, FUSED_ID];
-
-/// `akm serve --role all`, its log captured line by line.
-struct Served {
-    child: Child,
-    province: String,
-    city: String,
-    card_sim: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn addr_in(line: &str) -> Option<String> {
-    let at = line.find("addr=")? + 5;
-    let a: String = line[at..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
-    Some(format!("http://{}", a.trim_matches('"')))
-}
-
-fn serve(
-    dir: &std::path::Path,
-    env: &[(&'static str, String)],
-    push_url: &str,
-    log: Arc<Mutex<Vec<String>>>,
-) -> Served {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(["serve", "--role", "all", "--data-dir"])
-        .arg(dir)
-        .env("AKM_PUSH_URL", push_url)
-        .env("AKM_RETRY_MAX_MS", "200")
-        .env("AKM_ADMIN_APP_ID", OPERATOR)
-        .env("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET)
-        .env("RUST_LOG", "info,akm=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for name in [
-        "AKM_PROVINCE_LISTEN",
-        "AKM_CITY_LISTEN",
-        "AKM_SIM_CARD_LISTEN",
-        "AKM_SIM_PUSH_LISTEN",
-    ] {
-        cmd.env(name, "127.0.0.1:0");
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut province, mut city, mut card_sim) = (None, None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        log.lock().unwrap().push(line.clone());
-        if line.contains("card-system simulator ready") {
-            card_sim = addr_in(&line);
-        } else if line.contains("listening") && line.contains("province") {
-            province = addr_in(&line);
-        } else if line.contains("listening") && line.contains("city") {
-            city = addr_in(&line);
-        }
-        if line.contains("platform ready") {
-            break;
-        }
-    }
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.lock().unwrap().push(line);
-        }
-    });
-    Served {
-        child,
-        province: province.expect("no province"),
-        city: city.expect("no city"),
-        card_sim: card_sim.expect("no card simulator"),
-    }
-}
 
 /// A signed JSON call; the answer.
 async fn call(
@@ -155,19 +73,17 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path());
     apply_topics(&s).await;
-    let env = vec![
-        ("AKM_BUS", s.bus.as_str().to_string()),
-        ("AKM_KAFKA_BROKERS", s.kafka_brokers.clone()),
-        ("AKM_TOPIC_PREFIX", s.topic_prefix.clone()),
-    ];
     let push =
         akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
             .unwrap();
+    let mut env = crate::child::env(&s);
+    env.push(("AKM_PUSH_URL", push.url()));
+    env.push(("RUST_LOG", "info,akm=debug".into()));
     let log = Arc::new(Mutex::new(Vec::new()));
-    let node = serve(dir.path(), &env, &push.url(), log.clone());
+    let node = crate::child::serve("all", dir.path(), &env, log.clone());
     let http = reqwest::Client::new();
     let ops = operator();
-    let (province, city) = (node.province.clone(), node.city.clone());
+    let (province, city) = (node.province().clone(), node.city().clone());
 
     // provision the person, a fused card, apps, a card in the card system
     let r = call(
@@ -201,7 +117,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
         register_app(&http, &clock, &city, "p-card", "card-system", json!({})).await,
         SignMethod::HmacSha256,
     );
-    http.put(format!("{}/sim/cards", node.card_sim))
+    http.put(format!("{}/sim/cards", node.card_sim()))
         .json(&json!({"idcardNo": PERSON_ID, "targetType": HEALTH, "targetId": CARD_ID}))
         .send()
         .await
@@ -254,7 +170,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
         "targetId": CARD_ID, "tradeTime": "20200628193425", "tradeNo": no, "msg": "交易成功", "tradeState": "1"})
     };
     let r = call(&http, &ops, "PUT", &format!("{city}/admin/v1/transcode-configs"), &json!({
-        "belongarea": "340100", "targetType": "3401099", "targetName": "市内卡", "targetUrl": format!("{}/cards/3401099", node.card_sim), "sceneCode": ""})).await;
+        "belongarea": "340100", "targetType": "3401099", "targetName": "市内卡", "targetUrl": format!("{}/cards/3401099", node.card_sim()), "sceneCode": ""})).await;
     assert_eq!(r["errCode"], "200", "{r}");
     let r = call(
         &http,
@@ -299,12 +215,12 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
 
     // a restart: the data opens again with the key the demo wrote
     drop(node);
-    let node = serve(dir.path(), &env, &push.url(), log.clone());
+    let node = crate::child::serve("all", dir.path(), &env, log.clone());
     let who = call(
         &http,
         &card,
         "POST",
-        &format!("{}/api/v1/decode", node.city),
+        &format!("{}/api/v1/decode", node.city()),
         &decode,
     )
     .await;
