@@ -9,7 +9,7 @@ use sled::Tree;
 
 use super::{key2, Store, StoreError};
 use crate::crypto::Keyring;
-use crate::domain::resident::{QrGrant, Resident};
+use crate::domain::resident::Resident;
 
 const CHECK: &str = "crypto/check";
 
@@ -71,7 +71,7 @@ impl Store {
                 self.cards.remove(&k)?;
             }
         }
-        reseal_tree::<QrGrant>(new, &self.qrcodes, &mut tick, fresh)?;
+        reseal_raw(new, &self.qrcodes, &mut tick, fresh)?;
         reseal_raw(new, &self.apps, &mut tick, fresh)?;
         // trades: an 8-byte time, then the sealed digest
         for item in self.trades.iter() {
@@ -102,24 +102,6 @@ fn seal_json<T: Serialize>(keys: &Keyring, v: &T) -> Result<Vec<u8>, StoreError>
 fn reseal(keys: &Keyring, v: &[u8]) -> Result<Vec<u8>, StoreError> {
     let plain = keys.open_bytes(&String::from_utf8_lossy(v))?;
     Ok(keys.seal_bytes(&plain).into_bytes())
-}
-
-/// Re-seal a tree of sealed JSON values of `T`, checking each parses.
-fn reseal_tree<T: DeserializeOwned + Serialize>(
-    keys: &Keyring,
-    tree: &Tree,
-    tick: &mut impl FnMut(),
-    fresh: impl Fn(&[u8]) -> bool,
-) -> Result<(), StoreError> {
-    for item in tree.iter() {
-        let (k, v) = item?;
-        tick();
-        if !fresh(&v) {
-            let value: T = open_json(keys, &v)?;
-            tree.insert(k, seal_json(keys, &value)?)?;
-        }
-    }
-    Ok(())
 }
 
 /// Re-seal a tree of sealed bytes.

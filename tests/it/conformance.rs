@@ -12,8 +12,14 @@ use crate::helpers::{apply_topics, settings, WAIT};
 
 /// A bus on the backend under test, with its own topics.
 pub async fn test_bus() -> (Bus, tempfile::TempDir) {
+    test_bus_with(|_| {}).await
+}
+
+/// A bus on the backend under test with settings changed by `f`.
+pub async fn test_bus_with(f: impl FnOnce(&mut akm::config::Settings)) -> (Bus, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let s = settings(dir.path());
+    let mut s = settings(dir.path());
+    f(&mut s);
     apply_topics(&s).await;
     let bus = if s.bus == BusKind::Kafka {
         Bus::kafka(
@@ -293,21 +299,10 @@ async fn an_event_goes_to_its_channel() {
 /// 6 s here and the wait 8 s), and every record is handled to success once.
 #[tokio::test]
 async fn a_handler_slower_than_the_poll_interval_parks_and_nothing_is_redelivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    s.kafka_properties = Some("max.poll.interval.ms=6000;session.timeout.ms=6000".into());
-    apply_topics(&s).await;
-    let bus = if s.bus == BusKind::Kafka {
-        Bus::kafka(
-            akm::bus::KafkaOptions::from_settings(&s),
-            Topics::new(&s.topic_prefix).unwrap(),
-        )
-        .await
-        .unwrap()
-    } else {
-        let durable = akm::durability::Durable::open(dir.path()).unwrap();
-        Bus::embedded(&durable, Topics::new("").unwrap(), akm::clock::system()).unwrap()
-    };
+    let (bus, _dir) = test_bus_with(|s| {
+        s.kafka_properties = Some("max.poll.interval.ms=6000;session.timeout.ms=6000".into());
+    })
+    .await;
     // a slow record and fast ones on other partitions
     let slow = akm::events::TradeRecorded {
         trace_id: "t".into(),

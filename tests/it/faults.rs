@@ -638,6 +638,41 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Post one signed callback: the status (0 when the connection failed),
+/// the errCode and how long it took.
+async fn callback(
+    http: &reqwest::Client,
+    card: &Signer,
+    city: &str,
+    no: &str,
+) -> (u16, String, Duration) {
+    let started = std::time::Instant::now();
+    let url = format!("{city}/api/v1/callback");
+    let clock = akm::clock::system();
+    match signed(
+        http,
+        Some(card),
+        &clock,
+        "POST",
+        &url,
+        trade(no).to_string().into_bytes(),
+    )
+    .send()
+    .await
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or_default();
+            (
+                status,
+                v["errCode"].as_str().unwrap_or_default().to_string(),
+                started.elapsed(),
+            )
+        }
+        Err(_) => (0, String::new(), started.elapsed()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     let fs = Tmpfs::mount(96);
@@ -669,39 +704,10 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         .await,
         SignMethod::HmacSha256,
     );
-    let post = |no: String| {
-        let (http, clock, card, url) = (
-            http.clone(),
-            clock.clone(),
-            card.clone(),
-            format!("{}/api/v1/callback", node.city()),
-        );
-        async move {
-            let started = std::time::Instant::now();
-            let r = signed(
-                &http,
-                Some(&card),
-                &clock,
-                "POST",
-                &url,
-                trade(&no).to_string().into_bytes(),
-            )
-            .send()
-            .await
-            .unwrap();
-            let status = r.status().as_u16();
-            let v: Value = r.json().await.unwrap();
-            (
-                status,
-                v["errCode"].as_str().unwrap_or_default().to_string(),
-                started.elapsed(),
-            )
-        }
-    };
     let mut acked = HashSet::new();
     for i in 0..5 {
         let no = format!("DISK-{i}");
-        assert_eq!(post(no.clone()).await.0, 200);
+        assert_eq!(callback(&http, &card, &node.city(), &no).await.0, 200);
         acked.insert(no);
     }
     // below the watermark: 5003 in time, /readyz red
@@ -715,7 +721,7 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, code, took) = post("DISK-X".into()).await;
+    let (status, code, took) = callback(&http, &card, &node.city(), "DISK-X").await;
     assert_eq!((status, code.as_str()), (503, "5003"));
     assert!(took < Duration::from_secs(5), "{took:?}");
     // space returns: accepted again, nothing lost, nothing doubled
@@ -730,7 +736,7 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     }
     for i in 5..8 {
         let no = format!("DISK-{i}");
-        assert_eq!(post(no.clone()).await.0, 200);
+        assert_eq!(callback(&http, &card, &node.city(), &no).await.0, 200);
         acked.insert(no);
     }
     all_pushed(&push, &acked).await;
@@ -746,31 +752,6 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     env0.retain(|(k, _)| *k != "AKM_MIN_FREE_MB");
     env0.push(("AKM_MIN_FREE_MB", "0".into()));
     let node = serve("all", &fs.0, &env0, Arc::default());
-    let post0 = |no: String| {
-        let (http, clock, card, url) = (
-            http.clone(),
-            clock.clone(),
-            card.clone(),
-            format!("{}/api/v1/callback", node.city()),
-        );
-        async move {
-            let started = std::time::Instant::now();
-            let r = signed(
-                &http,
-                Some(&card),
-                &clock,
-                "POST",
-                &url,
-                trade(&no).to_string().into_bytes(),
-            )
-            .send()
-            .await;
-            (
-                r.map(|r| r.status().as_u16()).unwrap_or(0),
-                started.elapsed(),
-            )
-        }
-    };
     let filler = fs.fill_to(0);
     // what sled holds preallocated fills first; then writes fail
     let mut refused = 0;
@@ -778,7 +759,7 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         if refused >= 5 {
             break;
         }
-        let (status, took) = post0(format!("FULL-{i}")).await;
+        let (status, _, took) = callback(&http, &card, &node.city(), &format!("FULL-{i}")).await;
         assert!(took < Duration::from_secs(5), "a callback hung {took:?}");
         match status {
             200 => {
