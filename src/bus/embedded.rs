@@ -498,7 +498,7 @@ mod tests {
             assert_eq!(bus.trim(far).unwrap(), 3);
             assert_eq!(bus.held(), 0);
         }
-        let durable = Durable::open(dir.path()).unwrap();
+        let durable = reopen(dir.path()).await;
         let bus =
             EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let at = bus
@@ -516,6 +516,18 @@ mod tests {
         assert_eq!(r.payload, vec![9]);
     }
 
+    /// Open the database again once the flush still running for the dropped
+    /// handle has released sled's lock.
+    async fn reopen(dir: &std::path::Path) -> Durable {
+        for _ in 0..500 {
+            if let Ok(d) = Durable::open(dir) {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the database stayed locked");
+    }
+
     /// Retention covers every declared topic, also ones never opened since start.
     #[tokio::test]
     async fn retention_covers_topics_not_opened_since_start() {
@@ -528,7 +540,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let durable = Durable::open(dir.path()).unwrap();
+        let durable = reopen(dir.path()).await;
         let bus =
             EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
         let far = chrono::Utc::now().timestamp_millis() + 400 * 24 * 3600 * 1000;

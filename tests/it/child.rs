@@ -81,14 +81,8 @@ pub fn env(s: &akm::config::Settings) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Start `akm serve --role ROLE` on `dir` with `env` and wait for its
-/// "platform ready"; its log goes to `log`.
-pub fn serve(
-    role: &str,
-    dir: &std::path::Path,
-    env: &[(&'static str, String)],
-    log: Arc<Mutex<Vec<String>>>,
-) -> Served {
+/// `akm serve --role ROLE` on `dir` with every listener on port 0 and `env`.
+pub fn command(role: &str, dir: &std::path::Path, env: &[(&'static str, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
     cmd.args(["serve", "--role", role, "--data-dir"])
         .arg(dir)
@@ -102,8 +96,20 @@ pub fn serve(
     ] {
         cmd.env(name, "127.0.0.1:0");
     }
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd
+}
+
+/// Start `akm serve --role ROLE` on `dir` with `env` and wait for its
+/// "platform ready"; its log goes to `log`.
+pub fn serve(
+    role: &str,
+    dir: &std::path::Path,
+    env: &[(&'static str, String)],
+    log: Arc<Mutex<Vec<String>>>,
+) -> Served {
+    let mut cmd = command(role, dir, env);
     let mut child = cmd
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use akm::signing::{SignMethod, Signer};
+use akm::signing::Signer;
 use akm::Roles;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -125,11 +125,7 @@ async fn two_thousand_callbacks_during_a_province_outage_arrive_once_each() {
     let city_url = city.city_url().unwrap();
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
-    let card = Signer::new(
-        "t-card",
-        register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await,
-        SignMethod::HmacSha256,
-    );
+    let card = register_signer(&http, &city_url, "t-card", "card-system", json!({})).await;
     let url = format!("{city_url}/api/v1/callback");
     let oks: Vec<bool> = futures::stream::iter(0..2000)
         .map(|i| {
@@ -201,20 +197,7 @@ async fn kill_9_of_the_city_during_bursts_loses_and_doubles_nothing() {
     let city_dir = dir.path().join("city");
     let mut city = spawn_role("city", &city_dir, &env);
     let http = reqwest::Client::new();
-    let clock = akm::clock::system();
-    let card = Signer::new(
-        "t-card",
-        register_app(
-            &http,
-            &clock,
-            &city.city(),
-            "t-card",
-            "card-system",
-            json!({}),
-        )
-        .await,
-        SignMethod::HmacSha256,
-    );
+    let card = register_signer(&http, &city.city(), "t-card", "card-system", json!({})).await;
     let url = Arc::new(RwLock::new(city.city()));
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let stop = tokio_util::sync::CancellationToken::new();
@@ -282,11 +265,7 @@ async fn kill_9_of_the_province_during_bursts_loses_nothing_and_doubles_carry_th
     )
     .await;
     let city_url = city.city_url().unwrap();
-    let card = Signer::new(
-        "t-card",
-        register_app(&http, &clock, &city_url, "t-card", "card-system", json!({})).await,
-        SignMethod::HmacSha256,
-    );
+    let card = register_signer(&http, &city_url, "t-card", "card-system", json!({})).await;
     let acked = Arc::new(Mutex::new(HashSet::new()));
     let stop = tokio_util::sync::CancellationToken::new();
     let clients = burst(
@@ -334,11 +313,7 @@ async fn sigterm_during_a_slow_transcode_answers_it_and_exits_0_in_bound() {
     let (province, city, sim) = (node.province(), node.city(), node.card_sim());
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
-    let term = Signer::new(
-        "s-term",
-        register_app(&http, &clock, &city, "s-term", "terminal", json!({})).await,
-        SignMethod::HmacSha256,
-    );
+    let term = register_signer(&http, &city, "s-term", "terminal", json!({})).await;
     // the demo's card system, made slow
     http.put(format!("{sim}/sim/mode"))
         .json(&json!({"delayMs": 1500}))
@@ -427,24 +402,8 @@ async fn retention_then_restart_keeps_forwarding_and_transcoding() {
     let http = reqwest::Client::new();
     let clock = akm::clock::system();
     let node = serve("all", dir.path(), &env(&s), Arc::default());
-    let card = Signer::new(
-        "t-card",
-        register_app(
-            &http,
-            &clock,
-            &node.city(),
-            "t-card",
-            "card-system",
-            json!({}),
-        )
-        .await,
-        SignMethod::HmacSha256,
-    );
-    let term = Signer::new(
-        "t-term",
-        register_app(&http, &clock, &node.city(), "t-term", "terminal", json!({})).await,
-        SignMethod::HmacSha256,
-    );
+    let card = register_signer(&http, &node.city(), "t-card", "card-system", json!({})).await;
+    let term = register_signer(&http, &node.city(), "t-term", "terminal", json!({})).await;
     let post = |url: String, who: Signer, body: Value| {
         let (http, clock) = (http.clone(), clock.clone());
         async move {
@@ -691,19 +650,7 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         .build()
         .unwrap();
     let clock = akm::clock::system();
-    let card = Signer::new(
-        "t-card",
-        register_app(
-            &http,
-            &clock,
-            &node.city(),
-            "t-card",
-            "card-system",
-            json!({}),
-        )
-        .await,
-        SignMethod::HmacSha256,
-    );
+    let card = register_signer(&http, &node.city(), "t-card", "card-system", json!({})).await;
     let mut acked = HashSet::new();
     for i in 0..5 {
         let no = format!("DISK-{i}");

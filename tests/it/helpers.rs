@@ -411,6 +411,43 @@ pub async fn register_city_app(province: &akm::store::Store) {
     .unwrap();
 }
 
+/// A signed JSON request on the wall clock; the answer's JSON.
+pub async fn call_json(
+    http: &reqwest::Client,
+    signer: &Signer,
+    method: &str,
+    url: &str,
+    body: &Value,
+) -> Value {
+    let clock = akm::clock::system();
+    signed(
+        http,
+        Some(signer),
+        &clock,
+        method,
+        url,
+        body.to_string().into_bytes(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
+/// Register an app at `base` as the test operator; a signer with its secret.
+pub async fn register_signer(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    kind: &str,
+    extra: Value,
+) -> Signer {
+    let secret = register_app(http, &akm::clock::system(), base, id, kind, extra).await;
+    Signer::new(id, secret, SignMethod::HmacSha256)
+}
+
 /// The operator of the test settings.
 pub fn operator() -> Signer {
     Signer::new(OPERATOR, OPERATOR_SECRET, SignMethod::HmacSha256)

@@ -1,53 +1,13 @@
 //! Data and accepted trades survive `kill -9` of the whole binary.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use akm::sim::PushSim;
 use serde_json::json;
 
-use akm::signing::{SignMethod, Signer};
+use crate::helpers::{call_json, operator, register_signer, trade, WAIT, ZHANG};
 
-use crate::helpers::{operator, register_app, signed, trade, WAIT, ZHANG};
-
-/// POST JSON signed by `signer` and read the JSON answer.
-async fn post_json(
-    http: &reqwest::Client,
-    signer: &Signer,
-    url: &str,
-    body: &serde_json::Value,
-) -> serde_json::Value {
-    signed(
-        http,
-        Some(signer),
-        &akm::clock::system(),
-        "POST",
-        url,
-        body.to_string().into_bytes(),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap()
-}
-
-/// Register a card-system app at `city` as the test operator.
-async fn card_app(http: &reqwest::Client, city: &str) -> Signer {
-    let secret = register_app(
-        http,
-        &akm::clock::system(),
-        city,
-        "t-card",
-        "card-system",
-        json!({}),
-    )
-    .await;
-    Signer::new("t-card", secret, SignMethod::HmacSha256)
-}
-
-/// A running `akm serve --role all` and the listeners it reported.
 /// The test run's settings for a child, its topics applied.
 async fn child_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     let s = crate::helpers::settings(dir);
@@ -75,10 +35,11 @@ async fn data_and_accepted_trades_survive_kill_9() {
     env.push(("AKM_PUSH_URL", push.url()));
     let mut node = crate::child::serve("all", dir.path(), &env, Default::default());
     let city = node.city();
-    let card = card_app(&http, &city).await;
-    let r = post_json(
+    let card = register_signer(&http, &city, "t-card", "card-system", json!({})).await;
+    let r = call_json(
         &http,
         &card,
+        "POST",
         &format!("{city}/api/v1/callback"),
         &trade("K-1"),
     )
@@ -93,27 +54,30 @@ async fn data_and_accepted_trades_survive_kill_9() {
     assert!(push.wait_for(1, WAIT).await, "the accepted trade was lost");
     assert_eq!(push.pushes()[0]["tradeNo"], "K-1");
     // demo data (seeded on the first start) is still there: residents and configs
-    let r = post_json(
+    let r = call_json(
         &http,
         &operator(),
+        "POST",
         &format!("{province}/admin/v1/qrcodes"),
         &json!({"idcardNo": ZHANG}),
     )
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
     // the card system's app survived too
-    let r = post_json(
+    let r = call_json(
         &http,
         &card,
+        "POST",
         &format!("{city}/api/v1/transcode-config"),
         &json!({"cityNo": "340100", "targetType": "3401002"}),
     )
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
     // and the trade is not taken twice
-    let r = post_json(
+    let r = call_json(
         &http,
         &card,
+        "POST",
         &format!("{city}/api/v1/callback"),
         &trade("K-1"),
     )
@@ -127,20 +91,7 @@ async fn data_and_accepted_trades_survive_kill_9() {
 async fn the_demo_call_returns_target_codes() {
     let dir = tempfile::tempdir().unwrap();
     let env = child_env(dir.path()).await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akm"));
-    cmd.args(["serve", "--role", "all", "--data-dir"])
-        .arg(dir.path());
-    for name in [
-        "AKM_PROVINCE_LISTEN",
-        "AKM_CITY_LISTEN",
-        "AKM_SIM_CARD_LISTEN",
-        "AKM_SIM_PUSH_LISTEN",
-    ] {
-        cmd.env(name, "127.0.0.1:0");
-    }
-    let mut child = cmd
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("NO_COLOR", "1")
+    let mut child = crate::child::command("all", dir.path(), &env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

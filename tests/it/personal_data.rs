@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use akm::bus::BusConsumer;
-use akm::signing::{SignMethod, Signer};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -21,31 +20,6 @@ const PERSON_PHONE: &str = "13912345678";
 const CARD_ID: &str = "EHC-PII-77";
 const FUSED_ID: &str = "FUSED-PII-88";
 const NEEDLES: [&str; 5] = [PERSON_ID, PERSON_NAME, PERSON_PHONE, CARD_ID, FUSED_ID];
-
-/// A signed JSON call; the answer.
-async fn call(
-    http: &reqwest::Client,
-    signer: &Signer,
-    method: &str,
-    url: &str,
-    body: &Value,
-) -> Value {
-    let clock = akm::clock::system();
-    signed(
-        http,
-        Some(signer),
-        &clock,
-        method,
-        url,
-        body.to_string().into_bytes(),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap()
-}
 
 /// Every file under `dir`, recursively.
 fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -86,7 +60,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     let (province, city) = (node.province().clone(), node.city().clone());
 
     // provision the person, a fused card, apps, a card in the card system
-    let r = call(
+    let r = call_json(
         &http,
         &ops,
         "PUT",
@@ -97,7 +71,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     )
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
-    let r = call(
+    let r = call_json(
         &http,
         &ops,
         "PUT",
@@ -106,17 +80,8 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     )
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
-    let clock = akm::clock::system();
-    let term = Signer::new(
-        "p-term",
-        register_app(&http, &clock, &city, "p-term", "terminal", json!({})).await,
-        SignMethod::HmacSha256,
-    );
-    let card = Signer::new(
-        "p-card",
-        register_app(&http, &clock, &city, "p-card", "card-system", json!({})).await,
-        SignMethod::HmacSha256,
-    );
+    let term = register_signer(&http, &city, "p-term", "terminal", json!({})).await;
+    let card = register_signer(&http, &city, "p-card", "card-system", json!({})).await;
     http.put(format!("{}/sim/cards", node.card_sim()))
         .json(&json!({"idcardNo": PERSON_ID, "targetType": HEALTH, "targetId": CARD_ID}))
         .send()
@@ -124,7 +89,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
         .unwrap();
 
     // transcode and decode answer the plaintext to authorized callers
-    let qr = call(
+    let qr = call_json(
         &http,
         &ops,
         "POST",
@@ -133,7 +98,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     )
     .await;
     let qr = qr["data"]["qrCodeUrl"].as_str().unwrap().to_string();
-    let codes = call(
+    let codes = call_json(
         &http,
         &term,
         "POST",
@@ -143,7 +108,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     .await;
     assert_eq!(codes["data"][0]["targetId"], CARD_ID, "{codes}");
     let decode = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH});
-    let who = call(
+    let who = call_json(
         &http,
         &card,
         "POST",
@@ -169,10 +134,10 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
         "cityNo": "340100", "name": PERSON_NAME, "idcardNo": PERSON_ID, "targetType": target,
         "targetId": CARD_ID, "tradeTime": "20200628193425", "tradeNo": no, "msg": "交易成功", "tradeState": "1"})
     };
-    let r = call(&http, &ops, "PUT", &format!("{city}/admin/v1/transcode-configs"), &json!({
+    let r = call_json(&http, &ops, "PUT", &format!("{city}/admin/v1/transcode-configs"), &json!({
         "belongarea": "340100", "targetType": "3401099", "targetName": "市内卡", "targetUrl": format!("{}/cards/3401099", node.card_sim()), "sceneCode": ""})).await;
     assert_eq!(r["errCode"], "200", "{r}");
-    let r = call(
+    let r = call_json(
         &http,
         &card,
         "POST",
@@ -182,7 +147,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     .await;
     assert_eq!(r["errCode"], "200", "{r}");
     for no in ["PII-1", "PII-2"] {
-        let r = call(
+        let r = call_json(
             &http,
             &card,
             "POST",
@@ -216,7 +181,7 @@ async fn no_plaintext_personal_data_in_files_logs_or_topics() {
     // a restart: the data opens again with the key the demo wrote
     drop(node);
     let node = crate::child::serve("all", dir.path(), &env, log.clone());
-    let who = call(
+    let who = call_json(
         &http,
         &card,
         "POST",
@@ -406,13 +371,8 @@ async fn province_instances_with_one_subject_key_give_one_subject_id() {
         let p = start(settings(dir.path()), akm::Roles::Province).await;
         let node = p.province.as_ref().unwrap();
         let http = reqwest::Client::new();
-        let clock = akm::clock::system();
-        let city = Signer::new(
-            "s-city",
-            register_app(&http, &clock, &node.url(), "s-city", "city", json!({})).await,
-            SignMethod::HmacSha256,
-        );
-        let r = call(
+        let city = register_signer(&http, &node.url(), "s-city", "city", json!({})).await;
+        let r = call_json(
             &http,
             &city,
             "POST",
