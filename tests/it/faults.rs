@@ -6,11 +6,11 @@
 //!
 //! The scenarios that kill processes, fill a disk or stop a node run on the
 //! embedded bus in both test runs (`embedded`): on the Kafka run (Tansu),
-//! `kill -9` of the province during a burst still stalls delivery (an open
-//! item). The push-gateway outage and the broker outage run on Kafka.
+//! `kill -9` of the province during a burst did not finish within its bound
+//! (an open item). The push-gateway outage runs on both backends.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -775,86 +775,4 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         !delivered.contains("DISK-X"),
         "refused by the watermark (before any write), yet delivered"
     );
-}
-
-/// The broker stopped during callbacks, then restarted (Kafka only: its
-/// own Tansu with durable storage): callbacks keep getting 2xx from the
-/// outbox, and after recovery every one arrives once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs Kafka (Tansu): scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
-async fn a_broker_outage_during_callbacks_loses_nothing() {
-    kafka().expect("Kafka-only test: set AKM_TEST_BUS=kafka");
-    let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let broker = |dir: &std::path::Path| {
-        Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--advertised-listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu on PATH (scripts/test.sh installs it)")
-    };
-    let up = |port: u16| async move {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "tansu did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    let mut tansu = broker(dir.path());
-    up(port).await;
-    let app = spawn_with(|s| {
-        s.kafka_brokers = format!("127.0.0.1:{port}");
-        s.kafka_message_timeout = Duration::from_millis(3000);
-    })
-    .await;
-    let mut acked = HashSet::new();
-    for i in 0..5 {
-        let no = format!("BRK-{i}");
-        assert_eq!(
-            app.post(&app.city(), "/api/v1/callback", &trade(&no))
-                .await
-                .0,
-            200
-        );
-        acked.insert(no);
-    }
-    assert!(app.push().wait_for(5, WAIT).await);
-    tansu.kill().unwrap();
-    tansu.wait().unwrap();
-    // no broker: the callbacks are still accepted, into the outbox
-    for i in 5..10 {
-        let no = format!("BRK-{i}");
-        let (s, b) = app.post(&app.city(), "/api/v1/callback", &trade(&no)).await;
-        assert_eq!(s, 200, "{b}");
-        acked.insert(no);
-    }
-    let mut tansu = broker(dir.path());
-    up(port).await;
-    all_pushed(app.push(), &acked).await;
-    assert!(
-        app.push().dropped().is_empty(),
-        "{:?}",
-        app.push().dropped()
-    );
-    tansu.kill().unwrap();
-    let _ = tansu.wait();
 }
