@@ -25,12 +25,16 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavr
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-log=target/tansu.log
-tansu broker --listener-url "tcp://127.0.0.1:$port" \
+log="$PWD/target/tansu.log"
+# Tansu's sqlite engine: its memory engine skips the rest of a record batch
+# when a fetch starts inside it (a resumed or restarted consumer would miss
+# records), which a Kafka broker does not.
+store=$(mktemp -d)
+(cd "$store" && exec tansu broker --listener-url "tcp://127.0.0.1:$port" \
              --advertised-listener-url "tcp://127.0.0.1:$port" \
-             --storage-engine memory://tansu/ >"$log" 2>&1 &
+             --storage-engine sqlite://tansu.db >"$log" 2>&1) &
 broker=$!
-trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true' EXIT
+trap 'kill $broker 2>/dev/null || true; wait $broker 2>/dev/null || true; rm -rf "$store"' EXIT
 for _ in $(seq 1 100); do
   if (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then break; fi
   if ! kill -0 $broker 2>/dev/null; then echo "tansu did not start:"; cat "$log"; exit 1; fi

@@ -37,7 +37,14 @@ pub struct Durable {
     flush_timeout: Duration,
     /// Free space is above the watermark (`AKM_MIN_FREE_MB`).
     space: Arc<std::sync::atomic::AtomicBool>,
+    /// The database refused a write after an I/O error. sled keeps such an
+    /// error until it is opened again: only a restart clears it.
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The key the watcher writes to find out whether the database still takes
+/// writes.
+const PROBE: &[u8] = b"\0akm.probe";
 
 impl Durable {
     /// Open (or create) the database under `dir`. Must run inside a tokio
@@ -57,6 +64,7 @@ impl Durable {
             flusher,
             flush_timeout: Duration::from_secs(5),
             space: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            failed: Arc::default(),
         })
     }
 
@@ -68,13 +76,24 @@ impl Durable {
 
     /// Watch the free space of `dir` (every 250 ms, while this database
     /// lives): below `min_free_mb` the store answers 5003 to new writes
-    /// before the disk is full.
-    pub fn watch_space(&self, dir: &Path, min_free_mb: u64) {
+    /// before the disk is full. Every second, also write a probe key: once
+    /// the database refuses it (sled's I/O errors stick), the node is
+    /// [`failed`](Self::failed) until it is restarted.
+    pub fn watch(&self, dir: &Path, min_free_mb: u64) {
         let space = Arc::downgrade(&self.space);
+        let flusher = Arc::downgrade(&self.flusher);
+        let failed = self.failed.clone();
         let dir = dir.to_path_buf();
         let min = min_free_mb * 1024 * 1024;
         tokio::spawn(async move {
-            loop {
+            for tick in 0u64.. {
+                if tick % 4 == 0 && !failed.load(Ordering::Relaxed) {
+                    let Some(f) = flusher.upgrade() else { return };
+                    if let Err(e) = f.db.insert(PROBE, &tick.to_be_bytes()) {
+                        failed.store(true, Ordering::Relaxed);
+                        tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
+                    }
+                }
                 let Some(flag) = space.upgrade() else { return };
                 let free = fs4::available_space(&dir).unwrap_or(u64::MAX);
                 let ok = free >= min;
@@ -96,9 +115,14 @@ impl Durable {
         self.space.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The last flush succeeded.
+    /// The last flush succeeded and the database takes writes.
     pub fn healthy(&self) -> bool {
-        self.flusher.healthy.load(Ordering::Relaxed)
+        self.flusher.healthy.load(Ordering::Relaxed) && !self.failed()
+    }
+
+    /// The database refuses writes for good (until a restart).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// A tree of the database.

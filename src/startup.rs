@@ -291,7 +291,7 @@ impl Wiring {
         let durable = Durable::open(dir)
             .with_context(|| format!("cannot open data dir {}", dir.display()))?
             .with_flush_timeout(s.flush_timeout);
-        durable.watch_space(dir, s.min_free_mb);
+        durable.watch(dir, s.min_free_mb);
         let store = Store::open(&durable, self.keys.clone())?;
         let bus = open_bus(&s, &durable, clock.clone()).await?;
         let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;

@@ -94,9 +94,23 @@ pub async fn config_query(
     Ok(Envelope::ok(config, "查询成功"))
 }
 
-/// `GET /livez`: the process answers.
-pub async fn livez() -> impl IntoResponse {
-    axum::Json(serde_json::json!({"live": true}))
+/// `GET /livez`: the process answers, and 503 when only a restart helps
+/// (the database refuses writes after an I/O error; sled keeps that error
+/// until it is reopened), so an orchestrator restarts it.
+pub async fn livez(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
+    if api.admin.store.failed() {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                serde_json::json!({"live": false, "reason": "the store refuses writes after an I/O error: restart the process"}),
+            ),
+        )
+    } else {
+        (
+            axum::http::StatusCode::OK,
+            axum::Json(serde_json::json!({"live": true})),
+        )
+    }
 }
 
 /// `GET /readyz` (and `/health`): 200 when the node can take work, 503 when
@@ -108,6 +122,8 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     let down = api.tasks.down();
     let storage = if !store.space_ok() {
         "free space below AKM_MIN_FREE_MB"
+    } else if store.failed() {
+        "the store refuses writes after an I/O error: restart the process"
     } else if !store.writable() {
         "flushes are failing"
     } else {

@@ -57,12 +57,63 @@ pub struct KafkaOptions {
     pub properties: Vec<(String, String)>,
 }
 
+/// Which kind of client a config is for: each gets only the passed-through
+/// properties that apply to it (librdkafka warns about the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientKind {
+    Producer,
+    Consumer,
+    Admin,
+}
+
+/// Properties only consumers read.
+const CONSUMER_ONLY: &[&str] = &[
+    "group.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "auto.offset.reset",
+    "enable.auto.",
+    "auto.commit.",
+    "fetch.",
+    "partition.assignment.strategy",
+    "isolation.level",
+    "queued.",
+    "enable.partition.eof",
+    "check.crcs",
+];
+
+/// Properties only producers read.
+const PRODUCER_ONLY: &[&str] = &[
+    "acks",
+    "linger.ms",
+    "batch.",
+    "enable.idempotence",
+    "message.timeout.ms",
+    "compression.",
+    "queue.buffering.",
+    "partitioner",
+    "transaction",
+];
+
+impl ClientKind {
+    fn takes(self, key: &str) -> bool {
+        let is = |list: &[&str]| list.iter().any(|p| key.starts_with(p));
+        match self {
+            ClientKind::Producer => !is(CONSUMER_ONLY),
+            ClientKind::Consumer => !is(PRODUCER_ONLY),
+            ClientKind::Admin => !is(CONSUMER_ONLY) && !is(PRODUCER_ONLY),
+        }
+    }
+}
+
 impl KafkaOptions {
-    /// A client config with the brokers and the passed-through properties.
-    fn base(&self) -> ClientConfig {
+    /// A client config with the brokers and the passed-through properties
+    /// that apply to this kind of client.
+    fn base(&self, kind: ClientKind) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in &self.properties {
+        for (k, v) in self.properties.iter().filter(|(k, _)| kind.takes(k)) {
             c.set(k, v);
         }
         c
@@ -108,7 +159,7 @@ impl KafkaBus {
     pub async fn connect(opts: KafkaOptions, topics: Topics) -> Result<Arc<Self>, BusError> {
         let o = opts.clone();
         let producer = tokio::task::spawn_blocking(move || {
-            o.base()
+            o.base(ClientKind::Producer)
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
                 .set("linger.ms", "2")
@@ -134,7 +185,7 @@ impl KafkaBus {
         let group = group.to_string();
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::task::spawn_blocking(move || {
-            let mut c = o.base();
+            let mut c = o.base(ClientKind::Consumer);
             c.set("group.id", &group)
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
@@ -144,7 +195,11 @@ impl KafkaBus {
                 .set("session.timeout.ms", "10000")
                 .set("heartbeat.interval.ms", "1000");
             // passed-through properties win over these defaults
-            for (k, v) in &o.properties {
+            for (k, v) in o
+                .properties
+                .iter()
+                .filter(|(k, _)| ClientKind::Consumer.takes(k))
+            {
                 c.set(k, v);
             }
             c.create_with_context::<_, Inner>(Assigned(tx))
@@ -285,7 +340,8 @@ impl KafkaBus {
     pub async fn apply(&self) -> Result<Vec<String>, BusError> {
         let o = self.opts.clone();
         let admin = tokio::task::spawn_blocking(move || {
-            o.base().create::<AdminClient<DefaultClientContext>>()
+            o.base(ClientKind::Admin)
+                .create::<AdminClient<DefaultClientContext>>()
         })
         .await
         .map_err(task("create admin"))?
@@ -475,6 +531,29 @@ impl Drop for KafkaConsumer {
             // Nothing stored yet is fine (NoOffset); anything else is logged.
             if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(error = %e, "final commit on close");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientKind;
+
+    #[test]
+    fn each_client_gets_the_properties_it_reads() {
+        assert!(ClientKind::Consumer.takes("session.timeout.ms"));
+        assert!(!ClientKind::Producer.takes("session.timeout.ms"));
+        assert!(!ClientKind::Admin.takes("max.poll.interval.ms"));
+        assert!(ClientKind::Producer.takes("linger.ms"));
+        assert!(!ClientKind::Consumer.takes("linger.ms"));
+        for shared in ["security.protocol", "sasl.mechanism", "ssl.ca.location"] {
+            for kind in [
+                ClientKind::Producer,
+                ClientKind::Consumer,
+                ClientKind::Admin,
+            ] {
+                assert!(kind.takes(shared), "{kind:?} {shared}");
             }
         }
     }

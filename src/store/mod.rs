@@ -157,6 +157,11 @@ impl Store {
         self.durable.space_ok()
     }
 
+    /// The database refuses writes until the process is restarted.
+    pub fn failed(&self) -> bool {
+        self.durable.failed()
+    }
+
     /// Whether nothing was ever provisioned (demo seeding decides on this).
     pub fn is_empty(&self) -> bool {
         self.residents.is_empty() && self.configs.is_empty()

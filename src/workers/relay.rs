@@ -37,8 +37,13 @@ pub async fn run(store: Store, bus: Bus, wake: Arc<Notify>, cancel: Cancellation
             for (entry, result) in batch.iter().zip(results) {
                 match result {
                     Ok(_) => {
-                        if let Err(e) = store.outbox_remove(entry.id) {
-                            tracing::error!(error = %e, "outbox remove failed");
+                        if !failed {
+                            if let Err(e) = store.outbox_remove(entry.id) {
+                                // published; it goes again later, and the
+                                // consumers drop the repeat
+                                tracing::error!(error = %e, "outbox remove failed; will retry");
+                                failed = true;
+                            }
                         }
                     }
                     Err(e) => {

@@ -68,7 +68,7 @@ pub fn addr_in(line: &str) -> Option<String> {
 /// The settings every test child takes: the test run's bus, the test
 /// operator app, the test keys, short retries.
 pub fn env(s: &akm::config::Settings) -> Vec<(&'static str, String)> {
-    vec![
+    let mut e = vec![
         ("AKM_BUS", s.bus.as_str().to_string()),
         ("AKM_KAFKA_BROKERS", s.kafka_brokers.clone()),
         ("AKM_TOPIC_PREFIX", s.topic_prefix.clone()),
@@ -78,7 +78,11 @@ pub fn env(s: &akm::config::Settings) -> Vec<(&'static str, String)> {
         ("AKM_SUBJECT_KEY", SUBJECT_KEY.into()),
         ("AKM_RETRY_MAX_MS", "200".into()),
         ("AKM_WORKERS", "2".into()),
-    ]
+    ];
+    if let Some(p) = &s.kafka_properties {
+        e.push(("AKM_KAFKA_PROPERTIES", p.clone()));
+    }
+    e
 }
 
 /// `akm serve --role ROLE` on `dir` with every listener on port 0 and `env`.

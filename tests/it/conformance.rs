@@ -121,7 +121,7 @@ async fn two_members_of_a_group_share_the_partitions() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut published = 0u8;
     loop {
-        for _ in 0..8 {
+        for _ in 0..4 {
             let m = Message::new(
                 t.clone(),
                 format!("key-{published}").into_bytes(),
@@ -130,7 +130,7 @@ async fn two_members_of_a_group_share_the_partitions() {
             bus.publish(m).await.unwrap();
             published += 1;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let both = {
             let seen = seen.lock().unwrap();
             seen.iter().any(|(n, _)| *n == 'a') && seen.iter().any(|(n, _)| *n == 'b')

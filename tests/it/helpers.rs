@@ -94,15 +94,19 @@ pub async fn spawn_with(f: impl FnOnce(&mut Settings)) -> App {
     spawn_clocked(f, akm::clock::system()).await
 }
 
-/// Role `all` on `clock` (a test moves time with a `ManualClock`).
-pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::SharedClock) -> App {
-    // AKM_TEST_LOG=info shows the platform's log in failing tests' output.
+/// AKM_TEST_LOG=info shows the in-process platform's log in failing tests' output.
+pub fn test_log() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("AKM_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_test_writer()
             .try_init();
     }
+}
+
+/// Role `all` on `clock` (a test moves time with a `ManualClock`).
+pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::SharedClock) -> App {
+    test_log();
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     f(&mut s);
@@ -139,6 +143,7 @@ pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::Sha
 
 /// Create the test's topics (Kafka), then start `roles`.
 pub async fn start(s: Settings, roles: Roles) -> Platform {
+    test_log();
     apply_topics(&s).await;
     akm::start(s, roles).await.unwrap()
 }
