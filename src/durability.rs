@@ -87,12 +87,9 @@ impl Durable {
         let min = min_free_mb * 1024 * 1024;
         tokio::spawn(async move {
             for tick in 0u64.. {
-                if tick % 4 == 0 && !failed.load(Ordering::Relaxed) {
+                if tick % 4 == 0 {
                     let Some(f) = flusher.upgrade() else { return };
-                    if let Err(e) = f.db.insert(PROBE, &tick.to_be_bytes()) {
-                        failed.store(true, Ordering::Relaxed);
-                        tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
-                    }
+                    probe(&f.db, &failed);
                 }
                 let Some(flag) = space.upgrade() else { return };
                 let free = fs4::available_space(&dir).unwrap_or(u64::MAX);
@@ -125,6 +122,21 @@ impl Durable {
         self.failed.load(Ordering::Relaxed)
     }
 
+    /// A write failed with an I/O error: the database is failed from now
+    /// on (sled keeps the error until it is reopened).
+    pub fn mark_failed(&self, e: &std::io::Error) {
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
+        }
+    }
+
+    /// Write the probe key now: false (and failed from now on) when the
+    /// database refuses it. A readiness check calls this, so it is never
+    /// green while writes fail.
+    pub fn probe(&self) -> bool {
+        probe(&self.db, &self.failed)
+    }
+
     /// A tree of the database.
     pub fn tree(&self, name: &str) -> Result<sled::Tree, DurabilityError> {
         Ok(self.db.open_tree(name)?)
@@ -141,6 +153,22 @@ impl Durable {
         tokio::time::timeout(self.flush_timeout, self.flusher.sync())
             .await
             .map_err(|_| DurabilityError::Timeout(self.flush_timeout))?
+    }
+}
+
+/// Write the probe key unless the database already failed; on a refusal,
+/// mark it failed (sled keeps an I/O error until it is reopened).
+fn probe(db: &sled::Db, failed: &std::sync::atomic::AtomicBool) -> bool {
+    if failed.load(Ordering::Relaxed) {
+        return false;
+    }
+    match db.insert(PROBE, &[]) {
+        Ok(_) => true,
+        Err(e) => {
+            failed.store(true, Ordering::Relaxed);
+            tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
+            false
+        }
     }
 }
 

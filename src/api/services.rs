@@ -120,11 +120,13 @@ pub async fn livez(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
 pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     let store = &api.admin.store;
     let down = api.tasks.down();
+    // first: its probe write may find the store failed
+    let writable = store.writable();
     let storage = if !store.space_ok() {
         "free space below AKM_MIN_FREE_MB"
     } else if store.failed() {
         "the store refuses writes after an I/O error: restart the process"
-    } else if !store.writable() {
+    } else if !writable {
         "flushes are failing"
     } else {
         "ok"

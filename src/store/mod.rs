@@ -146,10 +146,10 @@ impl Store {
         Ok(self.durable.sync().await?)
     }
 
-    /// Whether the store can take writes: the last flush succeeded and free
-    /// space is above the watermark.
+    /// Whether the store can take writes: the last flush succeeded, free
+    /// space is above the watermark, and a probe write goes in now.
     pub fn writable(&self) -> bool {
-        self.durable.healthy() && self.durable.space_ok()
+        self.durable.healthy() && self.durable.space_ok() && self.durable.probe()
     }
 
     /// Free space is above the watermark.
@@ -160,6 +160,15 @@ impl Store {
     /// The database refuses writes until the process is restarted.
     pub fn failed(&self) -> bool {
         self.durable.failed()
+    }
+
+    /// Pass a write's result through; an I/O error marks the database
+    /// failed (sled keeps it until the process restarts).
+    fn noted<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Sled(sled::Error::Io(e))) = &r {
+            self.durable.mark_failed(e);
+        }
+        r
     }
 
     /// Whether nothing was ever provisioned (demo seeding decides on this).

@@ -75,7 +75,14 @@ impl Store {
 
     /// Remove a published outbox entry.
     pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        if self.outbox.remove(id.to_be_bytes())?.is_some() {
+        if self
+            .noted(
+                self.outbox
+                    .remove(id.to_be_bytes())
+                    .map_err(StoreError::from),
+            )?
+            .is_some()
+        {
             self.outbox_depth
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }

@@ -72,8 +72,10 @@ impl Store {
             }
             Ok::<_, ConflictableTransactionError<()>>(Accepted::New)
         });
-        let accepted =
-            result.map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")))?;
+        let accepted = self.noted(result.map_err(|e: TransactionError<()>| match e {
+            TransactionError::Storage(e) => StoreError::Sled(e),
+            TransactionError::Abort(()) => StoreError::Transaction("aborted".into()),
+        }))?;
         if accepted == Accepted::New {
             self.outbox_depth
                 .fetch_add(records.len() as i64, std::sync::atomic::Ordering::Relaxed);
@@ -88,7 +90,11 @@ impl Store {
 
     /// Record that the resident was told about this trade (at `now_ms`).
     pub fn mark_delivered(&self, key: &[u8], now_ms: i64) -> Result<(), StoreError> {
-        self.delivered.insert(key, &now_ms.to_be_bytes())?;
+        self.noted(
+            self.delivered
+                .insert(key, &now_ms.to_be_bytes())
+                .map_err(StoreError::from),
+        )?;
         Ok(())
     }
 
