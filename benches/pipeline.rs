@@ -1,22 +1,27 @@
-//! Throughput and latency of the two hot paths on the embedded platform
-//! (role `all`, real listeners, simulators): terminal transcode
-//! (request-reply over the bus + card system) and card-system callbacks
-//! (durable acceptance), with 32 concurrent clients, every request signed
-//! as a caller signs it (SPEC §9).
+//! Throughput and latency of the hot paths on the embedded platform (role
+//! `all`, real listeners, simulators), driven by the load generator
+//! `akm-load` in a process of its own, every request signed as a caller
+//! signs it (SPEC §9): the floor (`/livez`), terminal transcode with the
+//! config at the province only and with it at the city, and card-system
+//! callbacks (durable acceptance) while forwarding and pushes run; then the
+//! time from the last accepted callback to its push, and the peak RSS.
+//! Each row is the median of several runs (warm-up, then a fixed time),
+//! with its ratio to the floor.
 //!
-//!     cargo bench --bench pipeline            # 2000 requests per path
+//!     cargo bench --bench pipeline            # 3 runs x 10 s per row
 //!
-//! Without `--bench` (as `cargo test --all-targets` runs it) it does a
-//! 20-request smoke run, so the benchmark keeps working.
+//! Without `--bench` (as `cargo test --all-targets` runs it) it does a short
+//! smoke run, so the benchmark keeps working.
 
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use akm::config::{Secret, Settings};
 use akm::domain::app::{AppId, AppKind, Scopes};
 use akm::service::apps::Apps;
 use akm::signing::{SignMethod, Signer};
 use akm::Roles;
-use futures::stream::{self, StreamExt};
 use serde_json::json;
 
 const ID: &str = "340102199003073238";
@@ -41,8 +46,9 @@ fn signed(
     req.body(bytes)
 }
 
-/// Register an app with a known secret directly in a node's store.
-async fn app(store: &akm::store::Store, id: &str, kind: AppKind) -> Signer {
+/// Register an app with a known secret directly in a node's store; its
+/// id and secret.
+async fn app(store: &akm::store::Store, id: &str, kind: AppKind) -> (String, String) {
     let secret = akm::service::apps::generate_secret();
     Apps {
         store: store.clone(),
@@ -56,26 +62,111 @@ async fn app(store: &akm::store::Store, id: &str, kind: AppKind) -> Signer {
     )
     .await
     .expect("app");
-    Signer::new(id, secret, SignMethod::HmacSha256)
+    (id.to_string(), secret)
 }
 
-fn report(what: &str, mut lat: Vec<Duration>, total: Duration) {
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "{what:<10} n={:<5} {:>8.0} req/s  p50 {:>7.2?}  p99 {:>7.2?}  max {:>7.2?}",
-        lat.len(),
-        lat.len() as f64 / total.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        lat[lat.len() - 1]
+/// How long and how often each row runs.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    warmup_ms: u64,
+    duration_ms: u64,
+    runs: usize,
+    connections: usize,
+}
+
+/// One `akm-load` run against `url`; its JSON report.
+fn load(plan: Plan, url: &str, extra: &[String]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_akm-load"))
+        .args(["--url", url])
+        .args(["--connections", &plan.connections.to_string()])
+        .args(["--warmup-ms", &plan.warmup_ms.to_string()])
+        .args(["--duration-ms", &plan.duration_ms.to_string()])
+        .args(extra)
+        .output()
+        .expect("run akm-load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    serde_json::from_slice(&out.stdout).expect("akm-load report")
+}
+
+/// A row of the table: the median run by rate.
+#[derive(Debug, Clone)]
+struct Row {
+    name: &'static str,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    failed: u64,
+    /// Successful answers of every run, warm-ups included.
+    ok_total: u64,
+}
+
+fn measure(plan: Plan, name: &'static str, url: &str, extra: impl Fn(usize) -> Vec<String>) -> Row {
+    let mut runs: Vec<Value> = (0..plan.runs).map(|r| load(plan, url, &extra(r))).collect();
+    let ok_total = runs
+        .iter()
+        .map(|v| v["okTotal"].as_u64().unwrap_or(0))
+        .sum();
+    let failed = runs
+        .iter()
+        .map(|v| {
+            ["errors", "non2xx", "notOk"]
+                .iter()
+                .map(|k| v[k].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        })
+        .sum();
+    runs.sort_by(|a, b| {
+        a["rps"]
+            .as_f64()
+            .partial_cmp(&b["rps"].as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let m = &runs[runs.len() / 2];
+    Row {
+        name,
+        rps: m["rps"].as_f64().unwrap_or(0.0),
+        p50: m["p50Ms"].as_f64().unwrap_or(0.0),
+        p99: m["p99Ms"].as_f64().unwrap_or(0.0),
+        failed,
+        ok_total,
+    }
+}
+
+/// The process's peak resident set (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let n = if full { 2000 } else { 20 };
+    let plan = if full {
+        Plan {
+            warmup_ms: 2000,
+            duration_ms: 10_000,
+            runs: 3,
+            connections: 32,
+        }
+    } else {
+        Plan {
+            warmup_ms: 100,
+            duration_ms: 300,
+            runs: 1,
+            connections: 4,
+        }
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
@@ -110,7 +201,12 @@ async fn main() {
                 .is_success())
         }
     };
-    put(format!("{province}/admin/v1/transcode-configs"), json!({"belongarea": "340100", "targetType": "3401002", "targetName": "合肥电子健康卡", "targetUrl": card.url("3401002"), "sceneCode": ""})).await;
+    let config = json!({"belongarea": "340100", "targetType": "3401002", "targetName": "合肥电子健康卡", "targetUrl": card.url("3401002"), "sceneCode": ""});
+    put(
+        format!("{province}/admin/v1/transcode-configs"),
+        config.clone(),
+    )
+    .await;
     put(format!("{province}/admin/v1/residents"), json!({"idcardNo": ID, "name": "张三", "userPhone": "15665439684", "healthLevel": "1", "dataSource": "1", "universalAuth": true})).await;
     card.add_card(ID, "3401002", "EHC-0001", "");
     let qr: serde_json::Value = signed(
@@ -130,68 +226,86 @@ async fn main() {
         .as_str()
         .expect("qrCodeUrl")
         .to_string();
-
-    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": "3401002"});
-    let started = Instant::now();
-    let lat: Vec<Duration> = stream::iter(0..n)
-        .map(|_| {
-            let (http, url, body, terminal) = (
-                http.clone(),
-                format!("{city}/api/v1/transcode"),
-                body.clone(),
-                terminal.clone(),
-            );
-            async move {
-                let t = Instant::now();
-                let r = signed(&http, &terminal, reqwest::Method::POST, &url, &body)
-                    .send()
-                    .await
-                    .expect("transcode");
-                assert!(
-                    r.status().is_success(),
-                    "{}",
-                    r.text().await.unwrap_or_default()
-                );
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    report("transcode", lat, started.elapsed());
-
-    let started = Instant::now();
-    let lat: Vec<Duration> = stream::iter(0..n)
-        .map(|i| {
-            let (http, url, card_system) = (
-                http.clone(),
-                format!("{city}/api/v1/callback"),
-                card_system.clone(),
-            );
-            async move {
-                let body = json!({"cityNo": "340100", "name": "张三", "idcardNo": ID, "targetType": "3401002", "targetId": "EHC-0001", "tradeTime": "20200628193425", "tradeNo": format!("B-{i}"), "msg": "交易成功", "tradeState": "1"});
-                let t = Instant::now();
-                let r = signed(&http, &card_system, reqwest::Method::POST, &url, &body)
-                    .send()
-                    .await
-                    .expect("callback");
-                assert!(r.status().is_success());
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    report("callback", lat, started.elapsed());
+    let signer_args = |(id, secret): &(String, String), body: String| {
+        vec![
+            "--method".to_string(),
+            "POST".into(),
+            "--app".into(),
+            id.clone(),
+            "--secret".into(),
+            secret.clone(),
+            "--body".into(),
+            body,
+        ]
+    };
+    let transcode =
+        json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": "3401002"}).to_string();
+    // the load generator runs in its own process: hand the runtime back
+    let rows = tokio::task::block_in_place(|| {
+        let floor = measure(plan, "floor (/livez)", &format!("{city}/livez"), |_| vec![]);
+        let at_province = measure(
+            plan,
+            "transcode, config at the province",
+            &format!("{city}/api/v1/transcode"),
+            |_| signer_args(&terminal, transcode.clone()),
+        );
+        tokio::runtime::Handle::current().block_on(put(
+            format!("{city}/admin/v1/transcode-configs"),
+            config.clone(),
+        ));
+        let local = measure(
+            plan,
+            "transcode, config at the city",
+            &format!("{city}/api/v1/transcode"),
+            |_| signer_args(&terminal, transcode.clone()),
+        );
+        let callbacks = measure(
+            plan,
+            "durable callbacks",
+            &format!("{city}/api/v1/callback"),
+            |run| {
+                let body = json!({"cityNo": "340100", "name": "张三", "idcardNo": ID, "targetType": "3401002", "targetId": "EHC-0001", "tradeTime": "20200628193425", "tradeNo": format!("B{run}-{{seq}}"), "msg": "交易成功", "tradeState": "1"});
+                signer_args(&card_system, body.to_string())
+            },
+        );
+        vec![floor, at_province, local, callbacks]
+    });
+    let accepted = rows[3].ok_total as usize;
     let push = p.push_sim.as_ref().expect("push sim");
     let t = Instant::now();
     assert!(
-        push.wait_for(n, Duration::from_secs(120)).await,
+        push.wait_for(accepted, Duration::from_secs(300)).await,
         "not every trade was pushed"
     );
+    let drain = t.elapsed();
+    let floor = rows[0].rps.max(1.0);
     println!(
-        "all {n} pushes delivered {:.2?} after the last callback was accepted",
-        t.elapsed()
+        "\n{:<36} {:>9} {:>8} {:>8} {:>8} {:>7}",
+        "path", "req/s", "p50 ms", "p99 ms", "x floor", "failed"
+    );
+    for r in &rows {
+        println!(
+            "{:<36} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            r.name,
+            r.rps,
+            r.p50,
+            r.p99,
+            r.rps / floor,
+            r.failed
+        );
+    }
+    println!("\n{accepted} accepted callbacks all pushed {drain:.2?} after the last was accepted");
+    println!(
+        "peak RSS of the platform (and this driver): {:.0} MiB",
+        peak_rss_mib()
+    );
+    println!(
+        "runs: {} x ({} ms warm-up + {} ms), {} connections, median run by rate",
+        plan.runs, plan.warmup_ms, plan.duration_ms, plan.connections
+    );
+    assert!(
+        rows.iter().all(|r| r.failed == 0),
+        "requests failed: {rows:?}"
     );
     p.shutdown().await;
 }

@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod kafka_only;
 mod layers;
+mod load;
 mod persistence;
 mod personal_data;
 mod pipeline;
