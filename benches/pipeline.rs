@@ -65,6 +65,70 @@ async fn app(store: &akm::store::Store, id: &str, kind: AppKind) -> (String, Str
     (id.to_string(), secret)
 }
 
+/// What the direct chain needs: the province's client and the card system.
+struct Direct {
+    province: akm::clients::province::ProvinceClient,
+    http: reqwest::Client,
+    card_url: String,
+}
+
+/// The direct synchronous chain, the baseline: the province's decode and
+/// the card system's generate over HTTP, with the platform's own clients
+/// and HTTP settings, and no bus. Unsigned at its own edge; answers the
+/// transcode envelope.
+async fn direct_chain(d: Direct) -> String {
+    async fn handle(
+        axum::extract::State(d): axum::extract::State<std::sync::Arc<Direct>>,
+        body: axum::body::Bytes,
+    ) -> axum::Json<Value> {
+        let fail = |m: String| axum::Json(json!({"flag": "500", "errCode": "5000", "errMsg": m}));
+        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+            return fail("body".into());
+        };
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let (Ok(city), Ok(token), Ok(target)) = (
+            akm::domain::city::CityNo::parse(&field("cityNo")),
+            akm::domain::qr::QrToken::from_url(&field("qrCodeUrl")),
+            akm::domain::target::TargetType::parse(&field("targetType")),
+        ) else {
+            return fail("fields".into());
+        };
+        let timeout = Duration::from_secs(3);
+        let who = match d
+            .province
+            .decode(&city, &token, &target, None, timeout)
+            .await
+        {
+            Ok(who) => who,
+            Err(e) => return fail(format!("decode: {e}")),
+        };
+        let req = akm::clients::card::GenerateRequest {
+            city_no: city.as_str(),
+            target_type: target.as_str(),
+            scene_code: "",
+            name: who.name.expose(),
+            idcard_no: who.idcard_no.expose(),
+            user_phone: who.user_phone.expose(),
+            target_object: &who.target_object,
+        };
+        match akm::clients::card::generate(&d.http, &d.card_url, &req, timeout).await {
+            Ok(codes) => axum::Json(
+                json!({"flag": "200", "errCode": "200", "errMsg": "成功", "data": codes}),
+            ),
+            Err(e) => fail(format!("generate: {e}")),
+        }
+    }
+    let router = axum::Router::new()
+        .route("/direct", axum::routing::post(handle))
+        .with_state(std::sync::Arc::new(d));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/direct")
+}
+
 /// How long and how often each row runs.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
@@ -238,11 +302,35 @@ async fn main() {
             body,
         ]
     };
+    let province_store = &p.province.as_ref().expect("province").store;
+    let (city_id, city_secret) = app(province_store, "bench-city", AppKind::City).await;
+    let direct = direct_chain(Direct {
+        province: akm::clients::province::ProvinceClient::new(
+            akm::clients::http_client(None).expect("http client"),
+            &province,
+            Some(akm::clients::Signing {
+                signer: Signer::new(city_id, city_secret, SignMethod::HmacSha256),
+                clock: akm::clock::system(),
+            }),
+            akm::clients::Alerts::default(),
+        ),
+        http: akm::clients::http_client(None).expect("http client"),
+        card_url: card.url("3401002"),
+    })
+    .await;
     let transcode =
         json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": "3401002"}).to_string();
     // the load generator runs in its own process: hand the runtime back
     let rows = tokio::task::block_in_place(|| {
         let floor = measure(plan, "floor (/livez)", &format!("{city}/livez"), |_| vec![]);
+        let baseline = measure(plan, "direct chain (no bus), the baseline", &direct, |_| {
+            vec![
+                "--method".into(),
+                "POST".into(),
+                "--body".into(),
+                transcode.clone(),
+            ]
+        });
         let at_province = measure(
             plan,
             "transcode, config at the province",
@@ -268,9 +356,9 @@ async fn main() {
                 signer_args(&card_system, body.to_string())
             },
         );
-        vec![floor, at_province, local, callbacks]
+        vec![floor, baseline, at_province, local, callbacks]
     });
-    let accepted = rows[3].ok_total as usize;
+    let accepted = rows[4].ok_total as usize;
     let push = p.push_sim.as_ref().expect("push sim");
     let t = Instant::now();
     assert!(
@@ -280,17 +368,19 @@ async fn main() {
     let drain = t.elapsed();
     let floor = rows[0].rps.max(1.0);
     println!(
-        "\n{:<36} {:>9} {:>8} {:>8} {:>8} {:>7}",
-        "path", "req/s", "p50 ms", "p99 ms", "x floor", "failed"
+        "\n{:<36} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7}",
+        "path", "req/s", "p50 ms", "p99 ms", "x floor", "x direct", "failed"
     );
+    let direct_rps = rows[1].rps.max(1.0);
     for r in &rows {
         println!(
-            "{:<36} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            "{:<36} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7}",
             r.name,
             r.rps,
             r.p50,
             r.p99,
             r.rps / floor,
+            r.rps / direct_rps,
             r.failed
         );
     }
