@@ -25,19 +25,6 @@ fn spawn_role(role: &str, dir: &std::path::Path, env: &[(&'static str, String)])
     serve(role, dir, env, Arc::default())
 }
 
-/// Kafka group settings for tests that kill members: a dead member's
-/// partitions move after 6 s, and a rebalance waits at most 10 s for the
-/// members to rejoin (the workers never hold the poll loop that long).
-fn fast_failover(s: akm::config::Settings) -> akm::config::Settings {
-    akm::config::Settings {
-        kafka_properties: Some("session.timeout.ms=6000;max.poll.interval.ms=10000".into()),
-        ..s
-    }
-}
-
-/// How long a supervisor waits before it restarts a killed node.
-const RESTART_DELAY: Duration = Duration::from_secs(7);
-
 /// Post `per_client` callbacks from each of `clients` concurrent card
 /// systems (or fewer, if `stop` comes first): each tradeNo is posted until it gets a 2xx (a lost connection means
 /// "unknown", so the card system posts it again); the acknowledged ones go

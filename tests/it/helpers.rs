@@ -522,3 +522,16 @@ impl Front {
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     akm::service::chain(e)
 }
+
+/// Kafka group settings for tests that kill members: a dead member's
+/// partitions move after 6 s, and a rebalance waits at most 10 s for the
+/// members to rejoin (the workers never hold the poll loop that long).
+pub fn fast_failover(s: akm::config::Settings) -> akm::config::Settings {
+    akm::config::Settings {
+        kafka_properties: Some("session.timeout.ms=6000;max.poll.interval.ms=10000".into()),
+        ..s
+    }
+}
+
+/// How long a supervisor waits before it restarts a killed node.
+pub const RESTART_DELAY: Duration = Duration::from_secs(7);

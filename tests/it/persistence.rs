@@ -10,7 +10,7 @@ use crate::helpers::{call_json, operator, register_signer, trade, WAIT, ZHANG};
 
 /// The test run's settings for a child, its topics applied.
 async fn child_env(dir: &std::path::Path) -> Vec<(&'static str, String)> {
-    let s = crate::helpers::settings(dir);
+    let s = crate::helpers::fast_failover(crate::helpers::settings(dir));
     crate::helpers::apply_topics(&s).await;
     crate::child::env(&s)
 }
@@ -47,6 +47,7 @@ async fn data_and_accepted_trades_survive_kill_9() {
     assert_eq!(r["errCode"], "200", "{r}");
     node.kill(); // SIGKILL
     drop(node);
+    tokio::time::sleep(crate::helpers::RESTART_DELAY).await;
 
     push.fail_next(0, 503);
     let node = crate::child::serve("all", dir.path(), &env, Default::default());
