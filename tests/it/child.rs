@@ -38,6 +38,14 @@ impl Served {
         let _ = self.child.wait();
     }
 
+    /// The province listener's socket address (for a [`Front`](crate::helpers::Front)).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.province()
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap()
+    }
+
     /// SIGTERM, then wait for the exit.
     pub fn term(&mut self) -> ExitStatus {
         assert!(Command::new("kill")

@@ -250,13 +250,7 @@ async fn kill_9_of_the_province_during_bursts_loses_nothing_and_doubles_carry_th
     )
     .await;
     let front = Front::start().await;
-    front.open(
-        province
-            .province()
-            .trim_start_matches("http://")
-            .parse()
-            .unwrap(),
-    );
+    front.open(province.addr());
     let city = start(
         akm::config::Settings {
             province_url: Some(format!("http://{}", front.addr)),
@@ -288,13 +282,7 @@ async fn kill_9_of_the_province_during_bursts_loses_nothing_and_doubles_carry_th
         // session (6 s here) has run out by then
         tokio::time::sleep(RESTART_DELAY).await;
         province = spawn_role("province", &province_dir, &env);
-        front.open(
-            province
-                .province()
-                .trim_start_matches("http://")
-                .parse()
-                .unwrap(),
-        );
+        front.open(province.addr());
     }
     grows("pushes", || push.delivered_keys().len(), pushed, 20).await;
     stop.cancel();
@@ -413,24 +401,8 @@ async fn retention_then_restart_keeps_forwarding_and_transcoding() {
     let card = register_signer(&http, &node.city(), "t-card", "card-system", json!({})).await;
     let term = register_signer(&http, &node.city(), "t-term", "terminal", json!({})).await;
     let post = |url: String, who: Signer, body: Value| {
-        let (http, clock) = (http.clone(), clock.clone());
-        async move {
-            let r: Value = signed(
-                &http,
-                Some(&who),
-                &clock,
-                "POST",
-                &url,
-                body.to_string().into_bytes(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-            r
-        }
+        let http = http.clone();
+        async move { call_json(&http, &who, "POST", &url, &body).await }
     };
     let r = post(
         format!("{}/api/v1/callback", node.city()),
