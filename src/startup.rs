@@ -506,6 +506,7 @@ impl Wiring {
                     cancel: cancel.clone(),
                     keys: self.keys.clone(),
                     unrecorded: Arc::default(),
+                    pushing: Arc::default(),
                 };
                 for i in 0..s.workers {
                     let n = n.clone();

@@ -5,6 +5,11 @@
 //! record of a delivery cannot be written, the push is remembered in memory
 //! and only the record is retried: never a re-push in a loop. Transient
 //! failures park the record and retry; refusals go to the DLQ.
+//!
+//! The members of this process claim a trade before pushing it: when a
+//! rebalance hands a partition to another member while the first is still
+//! pushing one of its records (the group forming at start-up does this),
+//! the second waits for the first's outcome instead of pushing it too.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -37,7 +42,36 @@ pub struct Notifier {
     pub keys: Arc<Keyring>,
     /// Pushed, but the delivered record is not written yet.
     pub unrecorded: Arc<Mutex<HashSet<String>>>,
+    /// Trades a member of this process is pushing right now.
+    pub pushing: Arc<Mutex<HashSet<Vec<u8>>>>,
 }
+
+/// A claim on pushing one trade, released when dropped.
+struct Claim {
+    set: Arc<Mutex<HashSet<Vec<u8>>>>,
+    key: Vec<u8>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// Claim `key` in `set`, unless another member holds it.
+fn claim(set: &Arc<Mutex<HashSet<Vec<u8>>>>, key: &[u8]) -> Option<Claim> {
+    let mut held = set.lock().unwrap_or_else(|p| p.into_inner());
+    held.insert(key.to_vec()).then(|| Claim {
+        set: set.clone(),
+        key: key.to_vec(),
+    })
+}
+
+/// How long a member waits for another member's push of the same trade.
+const CLAIMED_WAIT: Duration = Duration::from_millis(50);
 
 /// Run one notifier group member until cancelled.
 pub async fn run(n: Notifier) {
@@ -87,6 +121,10 @@ impl Notifier {
             return Ok(self.record(&sealed, attempt).await);
         }
         let key = trade_key(&sealed.city_no, &sealed.target_type, &sealed.trade_no);
+        let Some(_claim) = claim(&self.pushing, &key) else {
+            // another member is pushing it: its outcome decides
+            return Ok(Flow::RetryAfter(CLAIMED_WAIT));
+        };
         if self.store.is_delivered(&key)? {
             return Ok(Flow::Commit);
         }
@@ -130,5 +168,21 @@ impl Notifier {
                 }
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_trade_is_not_claimed_again_until_released() {
+        let set = Arc::default();
+        let first = claim(&set, b"k1");
+        assert!(first.is_some());
+        assert!(claim(&set, b"k1").is_none(), "two members push one trade");
+        assert!(claim(&set, b"k2").is_some(), "another trade waits");
+        drop(first);
+        assert!(claim(&set, b"k1").is_some(), "a released claim stays held");
     }
 }

@@ -678,7 +678,8 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     let mut env0 = env.clone();
     env0.retain(|(k, _)| *k != "AKM_MIN_FREE_MB");
     env0.push(("AKM_MIN_FREE_MB", "0".into()));
-    let node = serve("all", &fs.0, &env0, Arc::default());
+    let log: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let node = serve("all", &fs.0, &env0, log.clone());
     let filler = fs.fill_to(0);
     // what sled holds preallocated fills first; then writes fail
     let mut refused = 0;
@@ -718,7 +719,7 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         if live == 503 && !restarted {
             // what an orchestrator does on a red /livez: SIGTERM, restart
             node.term();
-            node = serve("all", &fs.0, &env0, Arc::default());
+            node = serve("all", &fs.0, &env0, log.clone());
             restarted = true;
             continue;
         }
@@ -753,7 +754,18 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
     let dropped = push.dropped();
     for k in &dropped {
         let times = dropped.iter().filter(|d| *d == k).count();
-        assert!(times <= 1, "a push storm: {k} pushed {} times", times + 1);
+        assert!(
+            times <= 1,
+            "a push storm: {k} pushed {} times; its log:\n{}",
+            times + 1,
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(k.as_str()) || l.contains("stopp") || l.contains("ready"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         assert!(k.starts_with("FULL-"), "{k} pushed twice");
     }
     let delivered = push.delivered_keys();
