@@ -194,6 +194,10 @@ pub struct Settings {
     /// Longest wait between two delivery retries (`AKM_RETRY_MAX_MS`).
     #[serde(rename = "retry_max_ms", with = "millis")]
     pub retry_max: Duration,
+    /// How long a city reuses the province's answer to its config query
+    /// (`AKM_PROVINCE_CONFIG_TTL_MS`); 0 asks on every transcode.
+    #[serde(rename = "province_config_ttl_ms", with = "millis")]
+    pub province_config_ttl: Duration,
 }
 
 /// A string setting that env or TOML may spell as a number (`AKM_CITY_NO=340100`).
@@ -308,6 +312,7 @@ impl Default for Settings {
             workers: 4,
             transcode_concurrency: 256,
             http_timeout: Duration::from_millis(10_000),
+            province_config_ttl: Duration::from_millis(10_000),
             kafka_fetch_wait: Duration::from_millis(10),
             kafka_message_timeout: Duration::from_millis(30_000),
             reply_partition: None,

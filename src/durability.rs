@@ -42,6 +42,10 @@ pub struct Durable {
     failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// sled's page cache (its default is 1 GiB, which a node under load fills:
+/// the peak RSS the benchmark measured was 900 MiB).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The key the watcher writes to find out whether the database still takes
 /// writes.
 const PROBE: &[u8] = b"\0akm.probe";
@@ -56,6 +60,7 @@ impl Durable {
         })?;
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(200))
             .open()?;
         let flusher = Flusher::start(db.clone());
@@ -140,6 +145,15 @@ impl Durable {
     /// A tree of the database.
     pub fn tree(&self, name: &str) -> Result<sled::Tree, DurabilityError> {
         Ok(self.db.open_tree(name)?)
+    }
+
+    /// The names of the database's trees.
+    pub fn tree_names(&self) -> Vec<String> {
+        self.db
+            .tree_names()
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect()
     }
 
     /// A process-unique, monotonic id.

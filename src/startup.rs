@@ -30,7 +30,7 @@ use crate::service::decode::Decoder;
 use crate::service::gate::Gate;
 use crate::service::pending::Pending;
 use crate::service::qr::QrIssuer;
-use crate::service::sources::{ConfigSource, IdentitySource};
+use crate::service::sources::{ConfigSource, IdentitySource, ProvinceAnswers};
 use crate::service::trade::{Emitter, TradeDesk};
 use crate::service::transcode::{TranscodeIngress, Transcoder};
 use crate::signing::{SignMethod, Signer};
@@ -331,7 +331,11 @@ impl Wiring {
                 (
                     "city",
                     format!("city-{}", s.city_no),
-                    ConfigSource::LocalThenProvince(store.clone(), province.clone()),
+                    ConfigSource::LocalThenProvince(
+                        store.clone(),
+                        province.clone(),
+                        Arc::new(ProvinceAnswers::new(s.province_config_ttl, clock.clone())),
+                    ),
                     IdentitySource::Province(province),
                     Emitter::City,
                 )

@@ -1,6 +1,8 @@
-//! The embedded bus: a durable partitioned log in sled trees, consumer
-//! groups sharing partitions in-process, committed offsets in sled.
-//! Publishing appends and then waits for the node's group-commit flush.
+//! The embedded bus: a partitioned log in sled trees, consumer groups
+//! sharing partitions in-process, committed offsets in sled. Publishing
+//! appends and then waits for the node's group-commit flush. A topic
+//! declared `durable = false` lives in memory instead (`partition.rs`):
+//! no write, no fsync, offsets and commits in memory, gone on restart.
 //! Retention trims every declared topic once a minute while the bus lives.
 
 use std::collections::{HashMap, HashSet};
@@ -11,20 +13,16 @@ use tokio::sync::Notify;
 
 use super::contract::{BusBackend, BusConsumer};
 use super::message::{decode_entry, encode_entry};
+use super::partition::Partition;
 use super::{BusError, Message, Position, Record, Topics};
 use crate::clock::SharedClock;
 use crate::durability::Durable;
 
 #[derive(Debug)]
-struct Partition {
-    tree: sled::Tree,
-    /// The next offset; the lock also orders appends so readers never see a gap fill in later.
-    next: Mutex<u64>,
-}
-
-#[derive(Debug)]
 struct TopicLog {
     name: String,
+    /// On disk (sled) or in memory (`durable = false` in its topic file).
+    durable: bool,
     retention_ms: i64,
     /// The consumer groups (full ids) retention must wait for.
     groups: Vec<String>,
@@ -46,6 +44,8 @@ pub struct EmbeddedBus {
     topics: Topics,
     logs: Mutex<HashMap<String, Arc<TopicLog>>>,
     offsets: sled::Tree,
+    /// Committed offsets of the memory topics.
+    memory_offsets: Mutex<HashMap<String, u64>>,
     /// The next offset of each partition, stored with every append.
     next_offsets: sled::Tree,
     groups: Mutex<HashMap<(String, String), Group>>,
@@ -66,10 +66,6 @@ fn partition_of(key: &[u8], n: u32) -> u32 {
     (h % u64::from(n.max(1))) as u32
 }
 
-fn offset_of(k: &[u8]) -> u64 {
-    u64::from_be_bytes(k.try_into().unwrap_or([0; 8]))
-}
-
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
@@ -83,6 +79,7 @@ impl EmbeddedBus {
     ) -> Result<Arc<Self>, BusError> {
         let bus = Arc::new(EmbeddedBus {
             offsets: durable.tree("bus.offsets")?,
+            memory_offsets: Mutex::new(HashMap::new()),
             next_offsets: durable.tree("bus.next")?,
             held: std::sync::atomic::AtomicU64::new(0),
             durable: durable.clone(),
@@ -107,22 +104,20 @@ impl EmbeddedBus {
         let n = decl.partitions.max(1);
         let mut partitions = Vec::with_capacity(n as usize);
         for p in 0..n {
+            if !decl.durable {
+                partitions.push(Partition::memory());
+                continue;
+            }
             let tree = self.durable.tree(&format!("bus.log.{topic}.{p}"))?;
-            // The next offset is a stored fact: retention may have emptied
-            // the partition, and offsets never go back.
             let stored = self
                 .next_offsets
                 .get(next_key(topic, p))?
                 .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
                 .unwrap_or(0);
-            let after_last = tree.last()?.map_or(0, |(k, _)| offset_of(&k) + 1);
-            let next = stored.max(after_last);
-            partitions.push(Partition {
-                tree,
-                next: Mutex::new(next),
-            });
+            partitions.push(Partition::durable(tree, stored)?);
         }
         let log = Arc::new(TopicLog {
+            durable: decl.durable,
             name: topic.to_string(),
             retention_ms: decl.retention_ms,
             groups: decl.groups.iter().map(|g| self.topics.group(g)).collect(),
@@ -149,35 +144,11 @@ impl EmbeddedBus {
                 let p = p as u32;
                 let mut floor = u64::MAX;
                 for g in &log.groups {
-                    floor = floor.min(self.committed(g, &log.name, p)?);
+                    floor = floor.min(self.committed(g, &log, p)?);
                 }
-                for item in part.tree.iter() {
-                    let (k, v) = item?;
-                    let ts = v
-                        .get(..8)
-                        .and_then(|b| b.try_into().ok())
-                        .map_or(i64::MAX, i64::from_be_bytes);
-                    if ts >= cutoff {
-                        break;
-                    }
-                    if offset_of(&k) >= floor {
-                        // past retention, but not consumed yet: keep it
-                        held += part
-                            .tree
-                            .range(k.as_ref()..)
-                            .values()
-                            .filter_map(Result::ok)
-                            .take_while(|v| {
-                                v.get(..8)
-                                    .and_then(|b| b.try_into().ok())
-                                    .is_some_and(|b| i64::from_be_bytes(b) < cutoff)
-                            })
-                            .count() as u64;
-                        break;
-                    }
-                    part.tree.remove(k)?;
-                    removed += 1;
-                }
+                let (gone, kept) = part.trim(cutoff, floor)?;
+                removed += gone;
+                held += kept;
             }
         }
         if held > 0 {
@@ -196,10 +167,14 @@ impl EmbeddedBus {
         self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn committed(&self, group: &str, topic: &str, p: u32) -> Result<u64, BusError> {
+    fn committed(&self, group: &str, log: &TopicLog, p: u32) -> Result<u64, BusError> {
+        let key = offset_key(group, &log.name, p);
+        if !log.durable {
+            return Ok(lock(&self.memory_offsets).get(&key).copied().unwrap_or(0));
+        }
         Ok(self
             .offsets
-            .get(offset_key(group, topic, p))?
+            .get(key)?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
     }
@@ -253,16 +228,14 @@ impl BusBackend for Arc<EmbeddedBus> {
         };
         let part = &log.partitions[p as usize];
         let entry = encode_entry(self.clock.now_ms(), &m);
-        let offset = {
-            let mut next = lock(&part.next);
-            let offset = *next;
-            part.tree.insert(offset.to_be_bytes(), entry)?;
+        let offset = part.append(entry, |next| {
             self.next_offsets
-                .insert(next_key(&log.name, p), &(offset + 1).to_be_bytes())?;
-            *next += 1;
-            offset
-        };
-        self.durable.sync().await?;
+                .insert(next_key(&log.name, p), &next.to_be_bytes())?;
+            Ok(())
+        })?;
+        if part.is_durable() {
+            self.durable.sync().await?;
+        }
         log.appended.notify_waiters();
         Ok(Position {
             partition: p,
@@ -290,7 +263,7 @@ impl BusBackend for Arc<EmbeddedBus> {
         let at = log
             .partitions
             .get(partition as usize)
-            .map(|part| *lock(&part.next))
+            .map(Partition::next_offset)
             .ok_or_else(|| BusError::NoPartition {
                 topic: topic.to_string(),
                 partition,
@@ -300,7 +273,7 @@ impl BusBackend for Arc<EmbeddedBus> {
 
     async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         let log = self.log(topic)?;
-        Ok(log.partitions.iter().map(|p| *lock(&p.next)).collect())
+        Ok(log.partitions.iter().map(Partition::next_offset).collect())
     }
 }
 
@@ -350,7 +323,7 @@ impl EmbeddedConsumer {
         self.paused.clear();
         for p in (0..n).filter(|p| p % members.len().max(1) == idx) {
             let p = p as u32;
-            let at = self.bus.committed(group, &self.log.name, p)?;
+            let at = self.bus.committed(group, &self.log, p)?;
             self.positions.insert(p, at);
         }
         self.generation = generation;
@@ -369,16 +342,14 @@ impl EmbeddedConsumer {
         for i in 0..n {
             let p = parts[(self.cursor + i) % n];
             let at = self.positions[&p];
-            let tree = &self.log.partitions[p as usize].tree;
-            // The first record at or after `at` (gaps are allowed: trimmed log).
-            if let Some(item) = tree.range(at.to_be_bytes()..).next() {
-                let (k, v) = item?;
-                let offset = offset_of(&k);
+            let name = &self.log.name;
+            let read = |offset, v: &[u8]| (offset, decode_entry(name, p, offset, v));
+            if let Some((offset, record)) = self.log.partitions[p as usize].first_from(at, read)? {
                 self.positions.insert(p, offset + 1);
                 self.cursor = (self.cursor + i + 1) % n;
-                return decode_entry(&self.log.name, p, offset, &v)
+                return record
                     .map(Some)
-                    .ok_or_else(|| BusError::Corrupt(format!("{}[{p}]@{offset}", self.log.name)));
+                    .ok_or_else(|| BusError::Corrupt(format!("{name}[{p}]@{offset}")));
             }
         }
         Ok(None)
@@ -405,10 +376,14 @@ impl BusConsumer for EmbeddedConsumer {
 
     fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if let Some(group) = &self.group {
-            self.bus.offsets.insert(
-                offset_key(group, &r.topic, r.partition),
-                &(r.offset + 1).to_be_bytes(),
-            )?;
+            let key = offset_key(group, &r.topic, r.partition);
+            if self.log.durable {
+                self.bus
+                    .offsets
+                    .insert(key, &(r.offset + 1).to_be_bytes())?;
+            } else {
+                lock(&self.bus.memory_offsets).insert(key, r.offset + 1);
+            }
         }
         Ok(())
     }
@@ -514,6 +489,47 @@ mod tests {
             }
         };
         assert_eq!(r.payload, vec![9]);
+    }
+
+    /// A topic declared `durable = false` (the request-reply topics) is
+    /// kept in memory: nothing of it reaches the database, its groups'
+    /// commits included, and a restart starts it empty.
+    #[tokio::test]
+    async fn a_memory_topic_writes_nothing_to_disk_and_restarts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let topic = "akm.transcode.request";
+        {
+            let durable = Durable::open(dir.path()).unwrap();
+            let bus = EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system())
+                .unwrap();
+            for i in 0..3u8 {
+                let at = bus
+                    .publish(Message::new(topic, b"k".to_vec(), vec![i]).to_partition(0))
+                    .await
+                    .unwrap();
+                assert_eq!(at.offset, u64::from(i));
+            }
+            let mut c = bus.subscribe(topic, "g").await.unwrap();
+            let r = loop {
+                let r = c.next().await.unwrap();
+                if r.partition == 0 {
+                    break r;
+                }
+            };
+            assert_eq!(r.payload, vec![0]);
+            c.commit(&r).unwrap();
+            assert_eq!(bus.committed("g", &bus.log(topic).unwrap(), 0).unwrap(), 1);
+            let names = durable.tree_names();
+            assert!(
+                !names.iter().any(|n| n.contains("transcode.request")),
+                "{names:?}"
+            );
+            assert!(bus.offsets.is_empty() && bus.next_offsets.is_empty());
+        }
+        let durable = reopen(dir.path()).await;
+        let bus =
+            EmbeddedBus::open(&durable, Topics::new("").unwrap(), crate::clock::system()).unwrap();
+        assert_eq!(bus.end_offsets(topic).await.unwrap(), vec![0; 8]);
     }
 
     /// Open the database again once the flush still running for the dropped

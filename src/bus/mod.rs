@@ -10,6 +10,7 @@ mod embedded;
 mod error;
 pub mod kafka;
 mod message;
+mod partition;
 pub mod topics;
 
 use std::sync::Arc;

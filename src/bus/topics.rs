@@ -27,6 +27,16 @@ pub struct TopicDecl {
     /// the embedded bus never trims past their committed offsets.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Whether the embedded bus keeps the topic on disk (the default). A
+    /// topic declared `durable = false` lives in memory there: for the
+    /// request-reply topics, whose records are worthless after their
+    /// deadline. On Kafka every topic is a replicated log.
+    #[serde(default = "durable_by_default")]
+    pub durable: bool,
+}
+
+fn durable_by_default() -> bool {
+    true
 }
 
 /// A topic declaration that does not parse.

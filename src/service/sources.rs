@@ -3,6 +3,8 @@
 //! over HTTP (city); a transcode config comes from the local store
 //! (province) or the local store then the province (city).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::decode::CodeQuery;
@@ -89,14 +91,71 @@ fn identify_local(store: &Store, now_ms: i64, q: &CodeQuery) -> Result<Identity,
 pub enum ConfigSource {
     /// The node's own configs (province).
     Local(Store),
-    /// The node's own configs, then the province's config query (city).
-    LocalThenProvince(Store, ProvinceClient),
+    /// The node's own configs, then the province's config query (city),
+    /// whose answers are reused for a while.
+    LocalThenProvince(Store, ProvinceClient, Arc<ProvinceAnswers>),
+}
+
+/// The province's answers to a city's config query, each reused until its
+/// time to live runs out (`AKM_PROVINCE_CONFIG_TTL_MS`). A config the
+/// province changes is seen at the city within that time; a config of the
+/// city's own wins at once (it is looked up first).
+#[derive(Debug)]
+pub struct ProvinceAnswers {
+    ttl_ms: i64,
+    clock: SharedClock,
+    entries: Mutex<Answers>,
+}
+
+/// (city, type) -> when the province answered (ms), and its answer.
+type Answers = HashMap<(CityNo, TargetType), (i64, Option<TranscodeConfig>)>;
+
+/// Answers kept at most before the cache starts over.
+const ANSWERS: usize = 4096;
+
+impl ProvinceAnswers {
+    pub fn new(ttl: Duration, clock: SharedClock) -> Self {
+        ProvinceAnswers {
+            ttl_ms: ttl.as_millis() as i64,
+            clock,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn fresh(&self, at_ms: i64) -> bool {
+        self.clock.now_ms() - at_ms < self.ttl_ms
+    }
+
+    fn entries(&self) -> MutexGuard<'_, Answers> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, key: &(CityNo, TargetType)) -> Option<Option<TranscodeConfig>> {
+        self.entries()
+            .get(key)
+            .filter(|(at, _)| self.fresh(*at))
+            .map(|(_, c)| c.clone())
+    }
+
+    fn put(&self, key: (CityNo, TargetType), answer: Option<TranscodeConfig>) {
+        if self.ttl_ms <= 0 {
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() >= ANSWERS {
+            entries.retain(|_, (at, _)| self.fresh(*at));
+            if entries.len() >= ANSWERS {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (self.clock.now_ms(), answer));
+    }
 }
 
 impl ConfigSource {
     fn store(&self) -> &Store {
         match self {
-            ConfigSource::Local(s) | ConfigSource::LocalThenProvince(s, _) => s,
+            ConfigSource::Local(s) | ConfigSource::LocalThenProvince(s, _, _) => s,
         }
     }
 
@@ -113,8 +172,14 @@ impl ConfigSource {
         }
         match self {
             ConfigSource::Local(_) => Ok(None),
-            ConfigSource::LocalThenProvince(_, p) => {
-                p.config(city, t, timeout).await.map_err(province_error)
+            ConfigSource::LocalThenProvince(_, p, answers) => {
+                let key = (city.clone(), t.clone());
+                if let Some(answer) = answers.get(&key) {
+                    return Ok(answer);
+                }
+                let answer = p.config(city, t, timeout).await.map_err(province_error)?;
+                answers.put(key, answer.clone());
+                Ok(answer)
             }
         }
     }
@@ -170,4 +235,34 @@ impl ConfigSource {
 pub struct ConfigQuery {
     pub city: CityNo,
     pub target: TargetType,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_province_answer_is_reused_until_its_time_to_live_runs_out() {
+        let clock = crate::clock::ManualClock::new();
+        let answers = ProvinceAnswers::new(Duration::from_secs(10), clock.clone());
+        let key = (
+            CityNo::parse("340100").unwrap(),
+            TargetType::parse("3401002").unwrap(),
+        );
+        assert_eq!(answers.get(&key), None);
+        answers.put(key.clone(), None);
+        assert_eq!(
+            answers.get(&key),
+            Some(None),
+            "the answer 'none' is kept too"
+        );
+        clock.advance_ms(9_999);
+        assert!(answers.get(&key).is_some());
+        clock.advance_ms(1);
+        assert_eq!(answers.get(&key), None, "kept past its time to live");
+
+        let never = ProvinceAnswers::new(Duration::ZERO, clock);
+        never.put(key.clone(), None);
+        assert_eq!(never.get(&key), None, "a TTL of 0 still cached");
+    }
 }

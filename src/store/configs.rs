@@ -1,9 +1,37 @@
 //! Transcode configurations (spec 7.5) keyed by belongarea + targetType,
-//! with the city -> prefecture -> province fallback.
+//! with the city -> prefecture -> province fallback. Lookups are cached in
+//! memory; every admin write clears the cache (a generation counter keeps
+//! a lookup that raced the write from caching what it read before).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use super::{from_json, key2, to_json, Store, StoreError};
 use crate::domain::resident::TranscodeConfig;
 use crate::domain::{CityNo, TargetType};
+
+/// Lookups kept at most before the cache starts over.
+const CACHED: usize = 4096;
+
+/// The config lookups of this node: (cityNo, targetType) -> the answer.
+#[derive(Debug, Default)]
+pub(super) struct ConfigCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<(String, String), Option<TranscodeConfig>>>,
+}
+
+impl ConfigCache {
+    fn entries(&self) -> MutexGuard<'_, HashMap<(String, String), Option<TranscodeConfig>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn clear(&self) {
+        let mut entries = self.entries();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+}
 
 impl Store {
     pub fn put_config(&self, c: &TranscodeConfig) -> Result<(), StoreError> {
@@ -13,12 +41,35 @@ impl Store {
             format!("targettype/{}", c.target_type),
             c.target_name.as_bytes(),
         )?;
+        self.config_cache.clear();
         Ok(())
     }
 
     /// The config for this city and type: exact city, then its prefecture,
     /// then the province.
     pub fn find_config(
+        &self,
+        city: &CityNo,
+        t: &TargetType,
+    ) -> Result<Option<TranscodeConfig>, StoreError> {
+        let cache = &self.config_cache;
+        let key = (city.to_string(), t.to_string());
+        if let Some(hit) = cache.entries().get(&key) {
+            return Ok(hit.clone());
+        }
+        let generation = cache.generation.load(Ordering::Acquire);
+        let found = self.read_config(city, t)?;
+        let mut entries = cache.entries();
+        if cache.generation.load(Ordering::Acquire) == generation {
+            if entries.len() >= CACHED {
+                entries.clear();
+            }
+            entries.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    fn read_config(
         &self,
         city: &CityNo,
         t: &TargetType,
@@ -35,5 +86,63 @@ impl Store {
     /// extended by configuration).
     pub fn knows_target_type(&self, t: &TargetType) -> Result<bool, StoreError> {
         Ok(self.meta.contains_key(format!("targettype/{t}"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::crypto::{CipherKind, DataKey, Keyring};
+    use crate::domain::resident::TranscodeConfig;
+    use crate::domain::{CityNo, TargetType};
+    use crate::durability::Durable;
+    use crate::store::Store;
+
+    fn config(area: &str, url: &str) -> TranscodeConfig {
+        TranscodeConfig {
+            belongarea: area.into(),
+            target_name: "合肥电子健康卡".into(),
+            target_type: "3401002".into(),
+            target_url: url.into(),
+            scene_code: String::new(),
+        }
+    }
+
+    /// A lookup answered from the cache (here: the prefecture's config for
+    /// a district) is replaced at once by an admin write (the district's own).
+    #[tokio::test]
+    async fn an_admin_write_replaces_a_cached_lookup_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = Durable::open(dir.path()).unwrap();
+        let key = DataKey::parse(
+            CipherKind::Aes256Gcm,
+            &DataKey::generate(CipherKind::Aes256Gcm),
+        )
+        .unwrap();
+        let store = Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap();
+        let (district, t) = (
+            CityNo::parse("340102").unwrap(),
+            TargetType::parse("3401002").unwrap(),
+        );
+        assert_eq!(store.find_config(&district, &t).unwrap(), None);
+        store
+            .put_config(&config("340100000000", "http://a"))
+            .unwrap();
+        let found = |s: &Store| s.find_config(&district, &t).unwrap().map(|c| c.target_url);
+        assert_eq!(
+            found(&store).as_deref(),
+            Some("http://a"),
+            "a cached 'none' stayed"
+        );
+        assert_eq!(found(&store).as_deref(), Some("http://a"));
+        store
+            .put_config(&config("340102000000", "http://b"))
+            .unwrap();
+        assert_eq!(found(&store).as_deref(), Some("http://b"));
+        store
+            .put_config(&config("340102000000", "http://c"))
+            .unwrap();
+        assert_eq!(found(&store).as_deref(), Some("http://c"));
     }
 }

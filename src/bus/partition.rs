@@ -1,0 +1,218 @@
+//! One partition of the embedded log: a sled tree for a durable topic, or a
+//! bounded ring in memory for a topic declared `durable = false` (the
+//! request-reply topics: at-most-once by design and worthless after their
+//! deadline, so they need neither a disk write nor an fsync).
+//!
+//! Entries are the compact form of `message.rs`; the first 8 bytes are the
+//! append time (retention reads it).
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use super::BusError;
+
+/// Entries a memory partition keeps: the oldest go first when it is full
+/// (a reader that far behind skips them, as after retention).
+pub const MEMORY_RECORDS: usize = 4096;
+
+/// The records of one partition and its next offset.
+#[derive(Debug)]
+pub enum Partition {
+    Durable {
+        tree: sled::Tree,
+        /// The next offset; the lock also orders appends so readers never
+        /// see a gap fill in later.
+        next: Mutex<u64>,
+    },
+    Memory(Mutex<Ring>),
+}
+
+/// A memory partition: contiguous offsets from `base`.
+#[derive(Debug, Default)]
+pub struct Ring {
+    base: u64,
+    entries: VecDeque<Vec<u8>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn offset_of(k: &[u8]) -> u64 {
+    u64::from_be_bytes(k.try_into().unwrap_or([0; 8]))
+}
+
+/// The append time of an entry (`i64::MAX` if unreadable: never trimmed).
+fn stamp(entry: &[u8]) -> i64 {
+    entry
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(i64::MAX, i64::from_be_bytes)
+}
+
+impl Partition {
+    /// A durable partition on `tree`, continuing at `stored_next` (a stored
+    /// fact: retention may have emptied the tree, and offsets never go back).
+    pub fn durable(tree: sled::Tree, stored_next: u64) -> Result<Self, BusError> {
+        let after_last = tree.last()?.map_or(0, |(k, _)| offset_of(&k) + 1);
+        Ok(Partition::Durable {
+            tree,
+            next: Mutex::new(stored_next.max(after_last)),
+        })
+    }
+
+    /// An empty memory partition.
+    pub fn memory() -> Self {
+        Partition::Memory(Mutex::new(Ring::default()))
+    }
+
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Partition::Durable { .. })
+    }
+
+    /// Append `entry`; `store_next` records the new next offset of a
+    /// durable partition under the append lock. Returns the entry's offset.
+    pub fn append(
+        &self,
+        entry: Vec<u8>,
+        store_next: impl FnOnce(u64) -> Result<(), BusError>,
+    ) -> Result<u64, BusError> {
+        match self {
+            Partition::Durable { tree, next } => {
+                let mut next = lock(next);
+                let offset = *next;
+                tree.insert(offset.to_be_bytes(), entry)?;
+                store_next(offset + 1)?;
+                *next += 1;
+                Ok(offset)
+            }
+            Partition::Memory(ring) => {
+                let mut ring = lock(ring);
+                let offset = ring.base + ring.entries.len() as u64;
+                ring.entries.push_back(entry);
+                if ring.entries.len() > MEMORY_RECORDS {
+                    ring.entries.pop_front();
+                    ring.base += 1;
+                }
+                Ok(offset)
+            }
+        }
+    }
+
+    /// The next offset to be written.
+    pub fn next_offset(&self) -> u64 {
+        match self {
+            Partition::Durable { next, .. } => *lock(next),
+            Partition::Memory(ring) => {
+                let ring = lock(ring);
+                ring.base + ring.entries.len() as u64
+            }
+        }
+    }
+
+    /// The first record at or after `at` (gaps are allowed: a trimmed log),
+    /// given to `read` with its offset.
+    pub fn first_from<T>(
+        &self,
+        at: u64,
+        read: impl FnOnce(u64, &[u8]) -> T,
+    ) -> Result<Option<T>, BusError> {
+        match self {
+            Partition::Durable { tree, .. } => match tree.range(at.to_be_bytes()..).next() {
+                Some(item) => {
+                    let (k, v) = item?;
+                    Ok(Some(read(offset_of(&k), &v)))
+                }
+                None => Ok(None),
+            },
+            Partition::Memory(ring) => {
+                let ring = lock(ring);
+                let offset = at.max(ring.base);
+                Ok(ring
+                    .entries
+                    .get((offset - ring.base) as usize)
+                    .map(|e| read(offset, e)))
+            }
+        }
+    }
+
+    /// Remove the records appended before `cutoff_ms` from the front, but
+    /// (durable partitions) never at or past `floor`, the lowest offset a
+    /// declared group has not committed. Returns (removed, held): held are
+    /// the records past retention kept for a group.
+    pub fn trim(&self, cutoff_ms: i64, floor: u64) -> Result<(usize, u64), BusError> {
+        match self {
+            Partition::Durable { tree, .. } => {
+                let mut removed = 0;
+                for item in tree.iter() {
+                    let (k, v) = item?;
+                    if stamp(&v) >= cutoff_ms {
+                        break;
+                    }
+                    if offset_of(&k) >= floor {
+                        // past retention, but not consumed yet: keep it
+                        let held = tree
+                            .range(k.as_ref()..)
+                            .values()
+                            .filter_map(Result::ok)
+                            .take_while(|v| stamp(v) < cutoff_ms)
+                            .count() as u64;
+                        return Ok((removed, held));
+                    }
+                    tree.remove(k)?;
+                    removed += 1;
+                }
+                Ok((removed, 0))
+            }
+            Partition::Memory(ring) => {
+                let mut ring = lock(ring);
+                let mut removed = 0;
+                while ring.entries.front().is_some_and(|e| stamp(e) < cutoff_ms) {
+                    ring.entries.pop_front();
+                    ring.base += 1;
+                    removed += 1;
+                }
+                Ok((removed, 0))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ts: i64, b: u8) -> Vec<u8> {
+        let mut e = ts.to_be_bytes().to_vec();
+        e.push(b);
+        e
+    }
+
+    #[test]
+    fn a_memory_partition_keeps_offsets_contiguous_and_drops_its_oldest_when_full() {
+        let p = Partition::memory();
+        for i in 0..(MEMORY_RECORDS as u64 + 10) {
+            assert_eq!(p.append(entry(1, 0), |_| Ok(())).unwrap(), i);
+        }
+        assert_eq!(p.next_offset(), MEMORY_RECORDS as u64 + 10);
+        // a reader far behind skips to the oldest kept record
+        assert_eq!(p.first_from(0, |o, _| o).unwrap(), Some(10));
+        assert_eq!(p.first_from(12, |o, _| o).unwrap(), Some(12));
+        assert_eq!(p.first_from(p.next_offset(), |o, _| o).unwrap(), None);
+    }
+
+    #[test]
+    fn a_memory_partition_trims_by_time_only() {
+        let p = Partition::memory();
+        for (ts, b) in [(1, 1), (2, 2), (9, 3)] {
+            p.append(entry(ts, b), |_| Ok(())).unwrap();
+        }
+        assert_eq!(p.trim(5, 0).unwrap(), (2, 0));
+        assert_eq!(
+            p.first_from(0, |o, e| (o, e[8])).unwrap(),
+            Some((2, 3)),
+            "offsets survive the trim"
+        );
+        assert_eq!(p.append(entry(10, 4), |_| Ok(())).unwrap(), 3);
+    }
+}
