@@ -33,6 +33,9 @@ pid=$(pgrep -f 'target/release/deps/pipeline-' | head -1)
 data=$(mktemp)
 perf record -F 499 -g -p "$pid" -o "$data" -- sleep "$secs" 2>/dev/null
 perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "$row" >"$out"
+echo "== by thread"
 perf report -i "$data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+echo "== by function"
+perf report -i "$data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
 rm -f "$data"
 echo "flamegraph: $out"
