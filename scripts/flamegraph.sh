@@ -32,10 +32,15 @@ sleep 3 # past the warm-up
 pid=$(pgrep -f 'target/release/deps/pipeline-' | head -1)
 data=$(mktemp)
 perf record -F 499 -g -p "$pid" -o "$data" -- sleep "$secs" 2>/dev/null
-perf script -i "$data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "$row" >"$out"
+perf script -i "$data" 2>/dev/null | inferno-collapse-perf >"${out%.svg}.folded"
+inferno-flamegraph --title "$row" <"${out%.svg}.folded" >"$out"
+report() {
+  perf report -i "$data" --no-children --sort "$1" --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' | cut -c1-110 | sed 's/ *$//' | head -"$2" || true
+}
 echo "== by thread"
-perf report -i "$data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+report comm 12
 echo "== by function"
-perf report -i "$data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
+report symbol 40
 rm -f "$data"
-echo "flamegraph: $out"
+echo "flamegraph: $out (folded stacks: ${out%.svg}.folded)"

@@ -124,8 +124,7 @@ pub async fn deploy(settings: Settings) -> Deployed {
     .await
     .expect("qr json");
     let qr = qr["data"]["qrCodeUrl"].as_str().expect("qrCodeUrl");
-    d.transcode =
-        json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": "3401002"}).to_string();
+    d.transcode = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": "3401002"}).to_string();
     d
 }
 

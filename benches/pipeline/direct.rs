@@ -68,4 +68,3 @@ pub async fn direct_chain(d: Direct) -> String {
     tokio::spawn(async move { axum::serve(listener, router).await });
     format!("http://{addr}/direct")
 }
-

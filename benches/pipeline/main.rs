@@ -14,6 +14,7 @@
 //!
 //!     cargo bench --bench pipeline            # 3 runs x 10 s per row
 //!     AKM_BENCH_KAFKA_BROKERS=127.0.0.1:9092 cargo bench --bench pipeline
+//!     AKM_BENCH_RUNS=1 AKM_BENCH_SECONDS=5 cargo bench --bench pipeline  # a quick look
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a short
 //! smoke run, so the benchmark keeps working.
@@ -29,6 +30,11 @@ use akm::domain::app::AppKind;
 use akm::signing::{SignMethod, Signer};
 
 use deploy::{deploy, Deployed};
+
+/// The allocator of the `akm` binary, so the platform measured here is the
+/// one deployed.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use run::{measure, peak_rss_mib, Plan, Row};
 
 /// The Kafka rows: a platform on the broker `brokers`, config at the city.
@@ -73,10 +79,16 @@ async fn kafka_rows(plan: Plan, brokers: String) -> Vec<Row> {
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let plan = if full {
+        let env = |k: &str, d: u64| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
         Plan {
             warmup_ms: 2000,
-            duration_ms: 10_000,
-            runs: 3,
+            duration_ms: env("AKM_BENCH_SECONDS", 10) * 1000,
+            runs: env("AKM_BENCH_RUNS", 3) as usize,
             connections: 32,
         }
     } else {

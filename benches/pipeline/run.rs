@@ -42,7 +42,12 @@ pub struct Row {
     pub ok_total: u64,
 }
 
-pub fn measure(plan: Plan, name: &'static str, url: &str, extra: impl Fn(usize) -> Vec<String>) -> Row {
+pub fn measure(
+    plan: Plan,
+    name: &'static str,
+    url: &str,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> Row {
     // scripts/flamegraph.sh waits for this line to start sampling
     eprintln!("measuring {name}");
     let mut runs: Vec<Value> = (0..plan.runs).map(|r| load(plan, url, &extra(r))).collect();
@@ -88,4 +93,3 @@ pub fn peak_rss_mib() -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
-

@@ -37,21 +37,28 @@ pub struct AppRecord {
 }
 
 impl Store {
+    /// The app (cached unsealed in memory: every signed request reads it;
+    /// every write here clears the cache).
     pub fn app(&self, app_id: &str) -> Result<Option<AppRecord>, StoreError> {
-        self.apps
-            .get(app_id.as_bytes())?
-            .map(|v| self.unseal(&v))
-            .transpose()
+        self.app_cache.get_or(app_id.to_string(), || {
+            self.apps
+                .get(app_id.as_bytes())?
+                .map(|v| self.unseal(&v))
+                .transpose()
+        })
     }
 
     pub fn put_app(&self, a: &AppRecord) -> Result<(), StoreError> {
         self.apps.insert(a.app_id.as_bytes(), self.seal(a)?)?;
+        self.app_cache.clear();
         Ok(())
     }
 
     /// Remove an app; whether it existed.
     pub fn remove_app(&self, app_id: &str) -> Result<bool, StoreError> {
-        Ok(self.apps.remove(app_id.as_bytes())?.is_some())
+        let existed = self.apps.remove(app_id.as_bytes())?.is_some();
+        self.app_cache.clear();
+        Ok(existed)
     }
 
     pub fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {

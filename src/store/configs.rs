@@ -1,37 +1,10 @@
 //! Transcode configurations (spec 7.5) keyed by belongarea + targetType,
 //! with the city -> prefecture -> province fallback. Lookups are cached in
-//! memory; every admin write clears the cache (a generation counter keeps
-//! a lookup that raced the write from caching what it read before).
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+//! memory (`memo.rs`); every admin write clears the cache.
 
 use super::{from_json, key2, to_json, Store, StoreError};
 use crate::domain::resident::TranscodeConfig;
 use crate::domain::{CityNo, TargetType};
-
-/// Lookups kept at most before the cache starts over.
-const CACHED: usize = 4096;
-
-/// The config lookups of this node: (cityNo, targetType) -> the answer.
-#[derive(Debug, Default)]
-pub(super) struct ConfigCache {
-    generation: AtomicU64,
-    entries: Mutex<HashMap<(String, String), Option<TranscodeConfig>>>,
-}
-
-impl ConfigCache {
-    fn entries(&self) -> MutexGuard<'_, HashMap<(String, String), Option<TranscodeConfig>>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn clear(&self) {
-        let mut entries = self.entries();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
-    }
-}
 
 impl Store {
     pub fn put_config(&self, c: &TranscodeConfig) -> Result<(), StoreError> {
@@ -52,21 +25,10 @@ impl Store {
         city: &CityNo,
         t: &TargetType,
     ) -> Result<Option<TranscodeConfig>, StoreError> {
-        let cache = &self.config_cache;
-        let key = (city.to_string(), t.to_string());
-        if let Some(hit) = cache.entries().get(&key) {
-            return Ok(hit.clone());
-        }
-        let generation = cache.generation.load(Ordering::Acquire);
-        let found = self.read_config(city, t)?;
-        let mut entries = cache.entries();
-        if cache.generation.load(Ordering::Acquire) == generation {
-            if entries.len() >= CACHED {
-                entries.clear();
-            }
-            entries.insert(key, found.clone());
-        }
-        Ok(found)
+        self.config_cache
+            .get_or((city.to_string(), t.to_string()), || {
+                self.read_config(city, t)
+            })
     }
 
     fn read_config(

@@ -10,6 +10,7 @@ mod apps;
 mod audit;
 mod configs;
 mod identity;
+mod memo;
 mod outbox;
 mod rekey;
 mod trades;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use crate::crypto::{CryptoError, Keyring};
+use crate::domain::resident::TranscodeConfig;
 use crate::durability::{DurabilityError, Durable};
 
 pub use apps::{AppRecord, AppSecret};
@@ -61,7 +63,8 @@ pub struct Store {
     cards: sled::Tree,
     qrcodes: sled::Tree,
     configs: sled::Tree,
-    config_cache: Arc<configs::ConfigCache>,
+    config_cache: Arc<memo::Memo<(String, String), Option<TranscodeConfig>>>,
+    app_cache: Arc<memo::Memo<String, Option<AppRecord>>>,
     trades: sled::Tree,
     outbox: sled::Tree,
     delivered: sled::Tree,
@@ -83,6 +86,7 @@ impl Store {
             qrcodes: durable.tree("qrcodes")?,
             configs: durable.tree("configs")?,
             config_cache: Arc::default(),
+            app_cache: Arc::default(),
             trades: durable.tree("trades")?,
             outbox: durable.tree("outbox")?,
             delivered: durable.tree("delivered")?,
