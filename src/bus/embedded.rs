@@ -27,7 +27,46 @@ struct TopicLog {
     /// The consumer groups (full ids) retention must wait for.
     groups: Vec<String>,
     partitions: Vec<Partition>,
-    appended: Notify,
+    /// Per partition, the consumers reading it: an append wakes only them.
+    readers: Vec<Mutex<Vec<Weak<Notify>>>>,
+    /// Every consumer of the topic: a group change wakes them all.
+    consumers: Mutex<Vec<Weak<Notify>>>,
+    /// Bumped on every group change of this topic: a consumer whose last
+    /// look is older reads its group's assignment again.
+    changes: std::sync::atomic::AtomicU64,
+}
+
+impl TopicLog {
+    fn wake(list: &Mutex<Vec<Weak<Notify>>>) {
+        let mut list = lock(list);
+        list.retain(|w| match w.upgrade() {
+            Some(n) => {
+                n.notify_one();
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// A group of this topic changed: every consumer looks again.
+    fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self::wake(&self.consumers);
+    }
+
+    /// `wake` reads exactly `partitions` from now on.
+    fn read_by(&self, wake: &Arc<Notify>, partitions: impl Iterator<Item = u32>) {
+        let mine = |w: &Weak<Notify>| std::ptr::eq(w.as_ptr(), Arc::as_ptr(wake));
+        for list in &self.readers {
+            lock(list).retain(|w| !mine(w));
+        }
+        for p in partitions {
+            if let Some(list) = self.readers.get(p as usize) {
+                lock(list).push(Arc::downgrade(wake));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -121,8 +160,10 @@ impl EmbeddedBus {
             name: topic.to_string(),
             retention_ms: decl.retention_ms,
             groups: decl.groups.iter().map(|g| self.topics.group(g)).collect(),
+            readers: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             partitions,
-            appended: Notify::new(),
+            consumers: Mutex::new(Vec::new()),
+            changes: std::sync::atomic::AtomicU64::new(0),
         });
         logs.insert(topic.to_string(), log.clone());
         Ok(log)
@@ -185,12 +226,17 @@ impl EmbeddedBus {
         group: Option<String>,
         positions: HashMap<u32, u64>,
     ) -> Result<EmbeddedConsumer, BusError> {
+        let wake = Arc::new(Notify::new());
+        lock(&log.consumers).push(Arc::downgrade(&wake));
+        log.read_by(&wake, positions.keys().copied());
         Ok(EmbeddedConsumer {
             bus: self.clone(),
             log,
             group,
             member: self.durable.generate_id()?,
             generation: 0,
+            seen_changes: None,
+            wake,
             positions,
             paused: HashSet::new(),
             cursor: 0,
@@ -236,7 +282,9 @@ impl BusBackend for Arc<EmbeddedBus> {
         if part.is_durable() {
             self.durable.sync().await?;
         }
-        log.appended.notify_waiters();
+        if let Some(readers) = log.readers.get(p as usize) {
+            TopicLog::wake(readers);
+        }
         Ok(Position {
             partition: p,
             offset,
@@ -254,7 +302,7 @@ impl BusBackend for Arc<EmbeddedBus> {
             entry.members.push(c.member);
             entry.generation += 1;
         }
-        log.appended.notify_waiters();
+        log.changed();
         Ok(c)
     }
 
@@ -293,6 +341,10 @@ pub struct EmbeddedConsumer {
     group: Option<String>,
     member: u64,
     generation: u64,
+    /// The topic's change count this member last looked at.
+    seen_changes: Option<u64>,
+    /// Woken when a partition it reads gets a record, or its group changes.
+    wake: Arc<Notify>,
     /// Assigned partitions and the next offset to read in each.
     positions: HashMap<u32, u64>,
     paused: HashSet<u32>,
@@ -307,6 +359,11 @@ impl EmbeddedConsumer {
         let Some(group) = &self.group else {
             return Ok(());
         };
+        let changes = self.log.changes.load(std::sync::atomic::Ordering::Acquire);
+        if self.seen_changes == Some(changes) {
+            return Ok(());
+        }
+        self.seen_changes = Some(changes);
         let (generation, members) = {
             let groups = lock(&self.bus.groups);
             match groups.get(&(self.log.name.clone(), group.clone())) {
@@ -326,6 +383,7 @@ impl EmbeddedConsumer {
             let at = self.bus.committed(group, &self.log, p)?;
             self.positions.insert(p, at);
         }
+        self.log.read_by(&self.wake, self.positions.keys().copied());
         self.generation = generation;
         Ok(())
     }
@@ -358,17 +416,16 @@ impl EmbeddedConsumer {
 
 impl BusConsumer for EmbeddedConsumer {
     async fn next(&mut self) -> Result<Record, BusError> {
-        let log = self.log.clone();
         loop {
-            let appended = log.appended.notified();
-            tokio::pin!(appended);
-            appended.as_mut().enable();
             self.rebalance()?;
             if let Some(r) = self.poll()? {
                 return Ok(r);
             }
+            // an append or a group change since the poll left a permit:
+            // no wake-up is lost
+            let wake = self.wake.clone();
             tokio::select! {
-                _ = appended => {}
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
@@ -395,7 +452,7 @@ impl BusConsumer for EmbeddedConsumer {
 
     fn resume(&mut self, partition: u32) -> Result<(), BusError> {
         self.paused.remove(&partition);
-        self.log.appended.notify_waiters();
+        self.wake.notify_one();
         Ok(())
     }
 
@@ -412,7 +469,7 @@ impl Drop for EmbeddedConsumer {
                 g.members.retain(|m| *m != self.member);
                 g.generation += 1;
             }
-            self.log.appended.notify_waiters();
+            self.log.changed();
         }
     }
 }
