@@ -45,3 +45,6 @@ AKM_TEST_BUS=kafka \
 AKM_TEST_KAFKA_BROKERS="127.0.0.1:$port" \
 AKM_TEST_PYTHON="$PWD/$venv/bin/python" \
   cargo test --locked --test it -- --include-ignored --test-threads="${AKM_KAFKA_TEST_THREADS:-4}"
+
+echo "== benchmark smoke run with its Kafka rows"
+AKM_BENCH_KAFKA_BROKERS="127.0.0.1:$port" cargo test --locked --bench pipeline

@@ -218,7 +218,16 @@ impl Flusher {
                 // flush covers all of them.
                 let target = f.requested.load(Ordering::Acquire);
                 loop {
-                    match f.db.flush_async().await {
+                    // sled's own flush_async starts a thread per call (its
+                    // io pool): under load that was half the CPU. One
+                    // blocking flush at a time, on tokio's blocking pool.
+                    let db = f.db.clone();
+                    let flushed = tokio::task::spawn_blocking(move || db.flush())
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(sled::Error::ReportableBug(format!("flush task: {e}")))
+                        });
+                    match flushed {
                         Ok(_) => {
                             f.healthy.store(true, Ordering::Relaxed);
                             break;
