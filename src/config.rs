@@ -178,6 +178,9 @@ pub struct Settings {
     pub max_pending: usize,
     /// Consumers per worker group in this process (`AKM_WORKERS`).
     pub workers: usize,
+    /// Records of one partition the forwarder and the notifier work on at
+    /// once, committed in order (`AKM_WORKER_WINDOW`).
+    pub worker_window: usize,
     /// Most transcode requests a node works on at once (`AKM_TRANSCODE_CONCURRENCY`).
     pub transcode_concurrency: usize,
     /// Kafka consumers' `fetch.wait.max.ms` (`AKM_KAFKA_FETCH_WAIT_MS`): consume latency on brokers that hold fetches.
@@ -310,6 +313,7 @@ impl Default for Settings {
             idempotency_days: 400,
             max_pending: 10_000,
             workers: 8,
+            worker_window: 16,
             transcode_concurrency: 256,
             http_timeout: Duration::from_millis(10_000),
             province_config_ttl: Duration::from_millis(10_000),
@@ -398,9 +402,13 @@ impl Settings {
                 "transcode_timeout_ms (AKM_TRANSCODE_TIMEOUT_MS) and qr_ttl_seconds (AKM_QR_TTL_SECONDS) must be > 0".into(),
             ));
         }
-        if self.workers == 0 || self.max_pending == 0 || self.transcode_concurrency == 0 {
+        if self.workers == 0
+            || self.worker_window == 0
+            || self.max_pending == 0
+            || self.transcode_concurrency == 0
+        {
             return Err(ConfigError(
-                "workers, max_pending and transcode_concurrency must be > 0".into(),
+                "workers, worker_window, max_pending and transcode_concurrency must be > 0".into(),
             ));
         }
         if self.max_connections == 0 || self.max_inflight == 0 {

@@ -489,6 +489,7 @@ impl Wiring {
                     timeout: s.http_timeout,
                     cancel: cancel.clone(),
                     keys: self.keys.clone(),
+                    window: s.worker_window,
                 };
                 for i in 0..s.workers {
                     let f = f.clone();
@@ -511,6 +512,7 @@ impl Wiring {
                     keys: self.keys.clone(),
                     unrecorded: Arc::default(),
                     pushing: Arc::default(),
+                    window: s.worker_window,
                 };
                 for i in 0..s.workers {
                     let n = n.clone();

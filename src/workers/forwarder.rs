@@ -17,7 +17,7 @@ use crate::clients::Delivery;
 use crate::crypto::Keyring;
 use crate::events::TradeReported;
 use crate::workers::retry::Schedule;
-use crate::workers::{consume, dead_letter, Flow, WorkerError};
+use crate::workers::{consume_window, dead_letter, Flow, WorkerError};
 
 /// What a forwarder needs.
 #[derive(Debug, Clone)]
@@ -29,15 +29,25 @@ pub struct Forwarder {
     pub cancel: CancellationToken,
     /// Opens the report's sealed fields.
     pub keys: Arc<Keyring>,
+    /// Records of a partition forwarded at once (`AKM_WORKER_WINDOW`).
+    pub window: usize,
 }
 
 /// Run one forwarder group member until cancelled.
 pub async fn run(f: Forwarder) {
     let (bus, cancel) = (f.bus.clone(), f.cancel.clone());
-    consume::<TradeReported, _, _>(bus, cancel, "akm-forwarder", None, |t, rec, attempt| {
-        let f = f.clone();
-        async move { f.forward(t, rec, attempt).await }
-    })
+    let window = f.window;
+    consume_window::<TradeReported, _, _>(
+        bus,
+        cancel,
+        "akm-forwarder",
+        None,
+        window,
+        |t, rec, attempt| {
+            let f = f.clone();
+            async move { f.forward(t, rec, attempt).await }
+        },
+    )
     .await
 }
 

@@ -25,7 +25,7 @@ use crate::domain::mask;
 use crate::events::Notification;
 use crate::store::{trade_key, Store};
 use crate::workers::retry::Schedule;
-use crate::workers::{consume, dead_letter, Flow, WorkerError};
+use crate::workers::{consume_window, dead_letter, Flow, WorkerError};
 
 /// What a notifier needs.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub struct Notifier {
     pub keys: Arc<Keyring>,
     /// Pushed, but the delivered record is not written yet.
     pub unrecorded: Arc<Mutex<HashSet<String>>>,
+    /// Records of a partition pushed at once (`AKM_WORKER_WINDOW`).
+    pub window: usize,
     /// Trades a member of this process is pushing right now.
     pub pushing: Arc<Mutex<HashSet<Vec<u8>>>>,
 }
@@ -76,10 +78,18 @@ const CLAIMED_WAIT: Duration = Duration::from_millis(50);
 /// Run one notifier group member until cancelled.
 pub async fn run(n: Notifier) {
     let (bus, cancel) = (n.bus.clone(), n.cancel.clone());
-    consume::<Notification, _, _>(bus, cancel, "akm-notifier", None, |ev, rec, attempt| {
-        let n = n.clone();
-        async move { n.notify(ev, rec, attempt).await }
-    })
+    let window = n.window;
+    consume_window::<Notification, _, _>(
+        bus,
+        cancel,
+        "akm-notifier",
+        None,
+        window,
+        |ev, rec, attempt| {
+            let n = n.clone();
+            async move { n.notify(ev, rec, attempt).await }
+        },
+    )
     .await
 }
 

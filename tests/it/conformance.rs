@@ -398,3 +398,105 @@ async fn a_handler_slower_than_the_poll_interval_parks_and_nothing_is_redelivere
     // and the slow one was tried several times, not held in one long call
     assert!(h.iter().filter(|(x, _)| x == "SLOW").count() > 3, "{h:?}");
 }
+
+/// Run a windowed consumer of `akm.trade` in `group` that records the
+/// tradeNos it handles; `hold` keeps the handler of that tradeNo waiting
+/// until `release` turns true.
+fn windowed(
+    bus: &Bus,
+    group: &'static str,
+    handled: Arc<Mutex<Vec<String>>>,
+    hold: &'static str,
+    release: tokio::sync::watch::Receiver<bool>,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (bus, c) = (bus.clone(), cancel.clone());
+    let worker = tokio::spawn(async move {
+        akm::workers::consume_window::<akm::events::TradeRecorded, _, _>(
+            bus,
+            c,
+            group,
+            None,
+            8,
+            move |ev, _rec, _attempt| {
+                let (handled, mut release) = (handled.clone(), release.clone());
+                async move {
+                    if ev.trade_no == hold {
+                        let _ = release.wait_for(|r| *r).await;
+                    }
+                    handled.lock().unwrap().push(ev.trade_no);
+                    Ok(akm::workers::Flow::Commit)
+                }
+            },
+        )
+        .await
+    });
+    (cancel, worker)
+}
+
+async fn until_handled(handled: &Arc<Mutex<Vec<String>>>, want: &[String]) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let h = handled.lock().unwrap().clone();
+        if want.iter().all(|w| h.contains(w)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "handled {h:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// With a window, the records behind a slow one in its partition are
+/// handled meanwhile; the commit never passes the slow one, so a member
+/// that takes over gets it and everything after it again; once it is done,
+/// the commit moves past all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_handles_a_partition_at_once_and_commits_in_order() {
+    let (bus, _dir) = test_bus().await;
+    let event = |no: usize| akm::events::TradeRecorded {
+        trace_id: "t".into(),
+        recorded_at: 0,
+        subject_id: "one-subject-one-partition".into(),
+        city_no: "340100000000".into(),
+        target_type: "3401002".into(),
+        target_name: "x".into(),
+        target_ref: "r".into(),
+        trade_time: "20200628193425".into(),
+        trade_no: format!("W{no}"),
+        msg: "m".into(),
+        trade_state: "1".into(),
+    };
+    let names: Vec<String> = (0..6).map(|i| format!("W{i}")).collect();
+    for i in 0..6 {
+        bus.send(&event(i)).await.unwrap();
+    }
+    // W0 is held: W1..W5 are handled while it waits
+    let (release, held) = tokio::sync::watch::channel(false);
+    let first: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (cancel, worker) = windowed(&bus, "windowed", first.clone(), "W0", held);
+    until_handled(&first, &names[1..]).await;
+    assert!(!first.lock().unwrap().contains(&"W0".to_string()));
+    cancel.cancel();
+    let _ = worker.await;
+    // nothing was committed past W0: the next member gets all of them again
+    let second: Arc<Mutex<Vec<String>>> = Arc::default();
+    let _ = release.send(true);
+    let (cancel, worker) = windowed(&bus, "windowed", second.clone(), "", release.subscribe());
+    until_handled(&second, &names).await;
+    cancel.cancel();
+    let _ = worker.await;
+    // all six committed: the next member starts after them
+    bus.send(&event(6)).await.unwrap();
+    let third: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (cancel, worker) = windowed(&bus, "windowed", third.clone(), "", release.subscribe());
+    until_handled(&third, &["W6".to_string()]).await;
+    cancel.cancel();
+    let _ = worker.await;
+    assert_eq!(*third.lock().unwrap(), vec!["W6".to_string()]);
+}

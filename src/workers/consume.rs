@@ -1,0 +1,315 @@
+//! The consume loop every worker runs: decode each record (undecodable ->
+//! DLQ), run the handler, commit after it. Up to `window` records of one
+//! partition are handled at once; commits still go in offset order (a
+//! record is committed only when it and every record before it in its
+//! partition are done), so a crash redelivers from the first record not
+//! done. A handler that must wait answers [`Flow::RetryAfter`]: its record
+//! waits on a timer and keeps its place in the window, and a partition with
+//! a full window is paused, never slept on inside the poll loop. With a
+//! window of 1 this is one record at a time per partition, in order.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{dead_letter, Flow, WorkerError};
+use crate::bus::{Bus, BusConsumer, Channel, Consumer, Record};
+use crate::events;
+
+/// Where a taken record of a partition stands.
+#[derive(Debug)]
+enum Slot {
+    /// Its handler runs.
+    Running,
+    /// Done, waiting for the records before it to be done too.
+    Done(Record),
+    /// To be tried again at `due`.
+    Waiting {
+        record: Record,
+        due: Instant,
+        attempts: u32,
+    },
+}
+
+/// One partition as this member works it.
+#[derive(Debug, Default)]
+struct Lane {
+    /// The records taken (at most the window), by offset.
+    taken: BTreeMap<u64, Slot>,
+    /// Records delivered while the window was full (the partition is paused).
+    backlog: VecDeque<Record>,
+    /// The highest offset seen: repeats of a replayed fetch are dropped.
+    seen: Option<u64>,
+    paused: bool,
+}
+
+impl Lane {
+    /// Take `r` unless it was seen before; false when it must wait.
+    fn fresh(&mut self, r: &Record) -> bool {
+        if self.seen.is_some_and(|s| r.offset <= s) {
+            return false;
+        }
+        self.seen = Some(r.offset);
+        true
+    }
+
+    /// The done records at the front: the last one is what to commit.
+    fn done_front(&mut self) -> Option<Record> {
+        let mut last = None;
+        while let Some(entry) = self.taken.first_entry() {
+            if !matches!(entry.get(), Slot::Done(_)) {
+                break;
+            }
+            if let Slot::Done(r) = entry.remove() {
+                last = Some(r);
+            }
+        }
+        last
+    }
+}
+
+/// What a finished handler run reports.
+type Outcome = (Record, u32, Result<Flow, WorkerError>);
+
+/// Consume `E`'s topic in `group` until cancelled, one record at a time per
+/// partition (see [`consume_window`]).
+pub async fn consume<E, F, Fut>(
+    bus: Bus,
+    cancel: CancellationToken,
+    group: &str,
+    ready: Option<tokio::sync::mpsc::Sender<()>>,
+    handle: F,
+) where
+    E: Channel,
+    F: Fn(E, Record, u32) -> Fut,
+    Fut: Future<Output = Result<Flow, WorkerError>>,
+{
+    consume_window(bus, cancel, group, ready, 1, handle).await
+}
+
+/// Consume `E`'s topic in `group` until cancelled, handling up to `window`
+/// records of a partition at once and committing in offset order. `ready`
+/// is told once the member first holds partitions.
+pub async fn consume_window<E, F, Fut>(
+    bus: Bus,
+    cancel: CancellationToken,
+    group: &str,
+    ready: Option<tokio::sync::mpsc::Sender<()>>,
+    window: usize,
+    handle: F,
+) where
+    E: Channel,
+    F: Fn(E, Record, u32) -> Fut,
+    Fut: Future<Output = Result<Flow, WorkerError>>,
+{
+    let window = window.max(1);
+    let name = bus.topics().name(E::TOPIC);
+    let Some(mut consumer) = subscribe(&bus, &cancel, &name, group).await else {
+        return;
+    };
+    if let Some(tx) = ready {
+        let mut assigned = consumer.assigned();
+        tokio::spawn(async move {
+            if assigned.wait_for(|a| *a).await.is_ok() {
+                let _ = tx.send(()).await;
+            }
+        });
+    }
+    // One run of the handler (or the DLQ for what does not decode).
+    let run = |record: Record, attempt: u32| {
+        let work = match events::decode::<E>(&record.payload) {
+            Ok(ev) => futures::future::Either::Left(handle(ev, record.clone(), attempt)),
+            Err(e) => {
+                tracing::error!(error = %e, topic = %name, offset = record.offset, "undecodable record to DLQ");
+                let (bus, r, reason) = (bus.clone(), record.clone(), format!("decode: {e}"));
+                futures::future::Either::Right(async move {
+                    dead_letter(&bus, E::TOPIC, &r, &reason)
+                        .await
+                        .map(|_| Flow::Commit)
+                        .map_err(WorkerError::from)
+                })
+            }
+        };
+        async move { (record, attempt, work.await) }
+    };
+    let mut lanes: HashMap<u32, Lane> = HashMap::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        let next_due = lanes
+            .values()
+            .flat_map(|l| l.taken.values())
+            .filter_map(|s| match s {
+                Slot::Waiting { due, .. } => Some(*due),
+                _ => None,
+            })
+            .min();
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            Some((record, attempt, result)) = running.next(), if !running.is_empty() => {
+                let outcome: Outcome = (record, attempt, result);
+                match settle(&mut lanes, &mut consumer, &name, window, outcome) {
+                    Settled::Go(start) => {
+                        for r in start {
+                            running.push(run(r, 0));
+                        }
+                    }
+                    Settled::Stop => return,
+                    Settled::Failed => {
+                        // The side effect could not be recorded (the store, a
+                        // DLQ publish): let the others finish, commit nothing
+                        // more, wait, then re-read from the last commit. Never
+                        // re-run the side effect at once.
+                        while running.next().await.is_some() {}
+                        drop(consumer);
+                        lanes.clear();
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                        match subscribe(&bus, &cancel, &name, group).await {
+                            Some(c) => consumer = c,
+                            None => return,
+                        }
+                    }
+                }
+            }
+            _ = sleep_until(next_due) => {
+                let now = Instant::now();
+                for lane in lanes.values_mut() {
+                    for slot in lane.taken.values_mut() {
+                        if matches!(slot, Slot::Waiting { due, .. } if *due <= now) {
+                            if let Slot::Waiting { record, attempts, .. } = std::mem::replace(slot, Slot::Running) {
+                                running.push(run(record, attempts));
+                            }
+                        }
+                    }
+                }
+            }
+            r = consumer.next() => match r {
+                Ok(r) => {
+                    let p = r.partition;
+                    let lane = lanes.entry(p).or_default();
+                    if !lane.fresh(&r) {
+                        continue;
+                    }
+                    if lane.taken.len() < window && lane.backlog.is_empty() {
+                        lane.taken.insert(r.offset, Slot::Running);
+                        running.push(run(r, 0));
+                        continue;
+                    }
+                    // the window is full: hold it, and stop the partition
+                    // (again: a rebalance clears pauses) until there is room
+                    lane.backlog.push_back(r);
+                    match consumer.pause(p) {
+                        Ok(()) => lane.paused = true,
+                        Err(e) => tracing::error!(error = %e, topic = %name, partition = p, "pause failed"),
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, topic = %name, "consume failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+    }
+}
+
+/// What to do after a handler run finished.
+enum Settled {
+    /// Go on; start these records (moved from a backlog into the window).
+    Go(Vec<Record>),
+    /// Shutting down.
+    Stop,
+    /// The handler failed: start over from the last commit.
+    Failed,
+}
+
+/// Record a finished run in its lane: commit what is done at the front,
+/// move backlog into the window, resume a partition with room again.
+fn settle(
+    lanes: &mut HashMap<u32, Lane>,
+    consumer: &mut impl BusConsumer,
+    name: &str,
+    window: usize,
+    (record, attempt, result): Outcome,
+) -> Settled {
+    let p = record.partition;
+    let Some(lane) = lanes.get_mut(&p) else {
+        return Settled::Go(Vec::new()); // from before a restart of the loop
+    };
+    match result {
+        Ok(Flow::Commit) => {
+            lane.taken.insert(record.offset, Slot::Done(record));
+        }
+        Ok(Flow::RetryAfter(wait)) => {
+            lane.taken.insert(
+                record.offset,
+                Slot::Waiting {
+                    record,
+                    due: Instant::now() + wait,
+                    attempts: attempt + 1,
+                },
+            );
+            return Settled::Go(Vec::new());
+        }
+        Ok(Flow::Stop) => return Settled::Stop,
+        Err(e) => {
+            tracing::error!(error = %crate::service::chain(&e), topic = %name, "handler failed; record will be redelivered");
+            return Settled::Failed;
+        }
+    }
+    if let Some(last) = lane.done_front() {
+        if let Err(e) = consumer.commit(&last) {
+            tracing::error!(error = %e, topic = %name, "commit failed");
+        }
+    }
+    let mut start = Vec::new();
+    while lane.taken.len() < window {
+        let Some(r) = lane.backlog.pop_front() else {
+            break;
+        };
+        lane.taken.insert(r.offset, Slot::Running);
+        start.push(r);
+    }
+    if lane.paused && lane.backlog.is_empty() && lane.taken.len() < window {
+        match consumer.resume(p) {
+            Ok(()) => lane.paused = false,
+            Err(e) => {
+                tracing::error!(error = %e, topic = %name, partition = p, "resume failed")
+            }
+        }
+    }
+    Settled::Go(start)
+}
+
+async fn subscribe(
+    bus: &Bus,
+    cancel: &CancellationToken,
+    name: &str,
+    group: &str,
+) -> Option<Consumer> {
+    loop {
+        match bus.subscribe(name, group).await {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                tracing::error!(error = %e, topic = %name, group, "subscribe failed; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Sleep until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
