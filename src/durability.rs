@@ -44,7 +44,7 @@ pub struct Durable {
 
 /// sled's page cache (its default is 1 GiB, which a node under load fills:
 /// the peak RSS the benchmark measured was 900 MiB).
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The key the watcher writes to find out whether the database still takes
 /// writes.
