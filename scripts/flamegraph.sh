@@ -31,7 +31,7 @@ done
 sleep 3 # past the warm-up
 pid=$(pgrep -f 'target/release/deps/pipeline-' | head -1)
 data=$(mktemp)
-perf record -F 499 -g -p "$pid" -o "$data" -- sleep "$secs" 2>/dev/null
+perf record -F "${AKM_PROFILE_HZ:-499}" --call-graph "${AKM_PROFILE_CALLGRAPH:-fp}" -p "$pid" -o "$data" -- sleep "$secs" 2>/dev/null
 perf script -i "$data" 2>/dev/null | inferno-collapse-perf >"${out%.svg}.folded"
 inferno-flamegraph --title "$row" <"${out%.svg}.folded" >"$out"
 report() {

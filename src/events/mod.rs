@@ -5,10 +5,10 @@
 
 mod types;
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use apache_avro::rabin::Rabin;
-use apache_avro::Schema;
+use apache_avro::{GenericSingleObjectWriter, Schema};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -40,10 +40,21 @@ impl From<apache_avro::Error> for EventError {
 }
 
 /// A parsed schema and its fingerprint.
-#[derive(Debug)]
 pub struct SchemaInfo {
     pub schema: Schema,
     pub fingerprint: [u8; 8],
+    /// A single-object writer holding the schema resolved once: resolving
+    /// it on every encode was most of the encoding cost (BENCHMARKS.md).
+    writer: Mutex<GenericSingleObjectWriter>,
+}
+
+impl std::fmt::Debug for SchemaInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaInfo")
+            .field("schema", &self.schema.canonical_form())
+            .field("fingerprint", &hex::encode(self.fingerprint))
+            .finish()
+    }
 }
 
 impl SchemaInfo {
@@ -55,9 +66,13 @@ impl SchemaInfo {
         let fp = schema.fingerprint::<Rabin>().bytes;
         let mut fingerprint = [0u8; 8];
         fingerprint.copy_from_slice(&fp[..8]);
+        #[allow(clippy::expect_used)]
+        let writer = GenericSingleObjectWriter::new_with_capacity(&schema, 512)
+            .expect("a parsed schema resolves");
         SchemaInfo {
             schema,
             fingerprint,
+            writer: Mutex::new(writer),
         }
     }
 }
@@ -106,12 +121,14 @@ event!(Notification, "Notification.avsc");
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {
     let info = E::schema();
-    let value = apache_avro::to_value(e)?.resolve(&info.schema)?;
-    let body = apache_avro::to_avro_datum(&info.schema, value)?;
-    let mut out = Vec::with_capacity(10 + body.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&info.fingerprint);
-    out.extend_from_slice(&body);
+    let value = apache_avro::to_value(e)?;
+    let mut out = Vec::with_capacity(256);
+    let mut writer = info.writer.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = writer.write_value_ref(&value, &mut out) {
+        // the writer's buffer may be left mid-record: start a fresh one
+        *writer = GenericSingleObjectWriter::new_with_capacity(&info.schema, 512)?;
+        return Err(e.into());
+    }
     Ok(out)
 }
 
@@ -127,7 +144,9 @@ pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, EventError> {
         .find(|s| s.fingerprint == fp)
         .ok_or_else(|| EventError::UnknownSchema(hex::encode(fp)))?;
     let mut body = &bytes[10..];
-    let value = apache_avro::from_avro_datum(&writer.schema, &mut body, Some(&reader.schema))?;
+    // the same schema needs no resolution
+    let reader = (!std::ptr::eq(writer, reader)).then_some(&reader.schema);
+    let value = apache_avro::from_avro_datum(&writer.schema, &mut body, reader)?;
     Ok(apache_avro::from_value(&value)?)
 }
 

@@ -150,3 +150,21 @@ fn an_old_writer_decodes_through_decode_via_history() {
         TranscodeRequested::schema().fingerprint
     );
 }
+
+/// The cached writer writes the same bytes as resolving the schema on every
+/// encode did, and keeps writing them (its buffer is reused).
+#[test]
+fn the_cached_writer_writes_what_a_fresh_resolution_writes() {
+    let e = sample();
+    let info = TradeReported::schema();
+    let value = apache_avro::to_value(&e)
+        .unwrap()
+        .resolve(&info.schema)
+        .unwrap();
+    let mut fresh = MAGIC.to_vec();
+    fresh.extend_from_slice(&info.fingerprint);
+    fresh.extend_from_slice(&apache_avro::to_avro_datum(&info.schema, value).unwrap());
+    for _ in 0..3 {
+        assert_eq!(encode(&e).unwrap(), fresh);
+    }
+}
