@@ -130,9 +130,7 @@ impl Durable {
     /// A write failed with an I/O error: the database is failed from now
     /// on (sled keeps the error until it is reopened).
     pub fn mark_failed(&self, e: &std::io::Error) {
-        if !self.failed.swap(true, Ordering::Relaxed) {
-            tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
-        }
+        fail(&self.failed, e);
     }
 
     /// Write the probe key now: false (and failed from now on) when the
@@ -179,10 +177,16 @@ fn probe(db: &sled::Db, failed: &std::sync::atomic::AtomicBool) -> bool {
     match db.insert(PROBE, &[]) {
         Ok(_) => true,
         Err(e) => {
-            failed.store(true, Ordering::Relaxed);
-            tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
+            fail(failed, &e);
             false
         }
+    }
+}
+
+/// Mark the database failed, saying so once.
+fn fail(failed: &std::sync::atomic::AtomicBool, e: &dyn std::fmt::Display) {
+    if !failed.swap(true, Ordering::Relaxed) {
+        tracing::error!(error = %e, "the database refuses writes after an I/O error; writes answer 5003 and /livez is red until the process is restarted");
     }
 }
 

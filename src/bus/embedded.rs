@@ -21,8 +21,6 @@ use crate::durability::Durable;
 #[derive(Debug)]
 struct TopicLog {
     name: String,
-    /// On disk (sled) or in memory (`durable = false` in its topic file).
-    durable: bool,
     retention_ms: i64,
     /// The consumer groups (full ids) retention must wait for.
     groups: Vec<String>,
@@ -37,6 +35,11 @@ struct TopicLog {
 }
 
 impl TopicLog {
+    /// On disk (sled), or in memory (`durable = false` in its topic file).
+    fn durable(&self) -> bool {
+        self.partitions.first().is_some_and(Partition::is_durable)
+    }
+
     fn wake(list: &Mutex<Vec<Weak<Notify>>>) {
         let mut list = lock(list);
         list.retain(|w| match w.upgrade() {
@@ -156,7 +159,6 @@ impl EmbeddedBus {
             partitions.push(Partition::durable(tree, stored)?);
         }
         let log = Arc::new(TopicLog {
-            durable: decl.durable,
             name: topic.to_string(),
             retention_ms: decl.retention_ms,
             groups: decl.groups.iter().map(|g| self.topics.group(g)).collect(),
@@ -210,7 +212,7 @@ impl EmbeddedBus {
 
     fn committed(&self, group: &str, log: &TopicLog, p: u32) -> Result<u64, BusError> {
         let key = offset_key(group, &log.name, p);
-        if !log.durable {
+        if !log.durable() {
             return Ok(lock(&self.memory_offsets).get(&key).copied().unwrap_or(0));
         }
         Ok(self
@@ -434,7 +436,7 @@ impl BusConsumer for EmbeddedConsumer {
     fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if let Some(group) = &self.group {
             let key = offset_key(group, &r.topic, r.partition);
-            if self.log.durable {
+            if self.log.durable() {
                 self.bus
                     .offsets
                     .insert(key, &(r.offset + 1).to_be_bytes())?;

@@ -48,7 +48,8 @@ struct Lane {
 }
 
 impl Lane {
-    /// Take `r` unless it was seen before; false when it must wait.
+    /// Whether `r` is new to this lane: false for a repeat (a replayed
+    /// fetch, or a rebalance handing back what this member still holds).
     fn fresh(&mut self, r: &Record) -> bool {
         if self.seen.is_some_and(|s| r.offset <= s) {
             return false;
@@ -149,8 +150,7 @@ pub async fn consume_window<E, F, Fut>(
             .min();
         tokio::select! {
             _ = cancel.cancelled() => return,
-            Some((record, attempt, result)) = running.next(), if !running.is_empty() => {
-                let outcome: Outcome = (record, attempt, result);
+            Some(outcome) = running.next(), if !running.is_empty() => {
                 match settle(&mut lanes, &mut consumer, &name, window, outcome) {
                     Settled::Go(start) => {
                         for r in start {

@@ -40,8 +40,9 @@ pub struct Notifier {
     pub cancel: CancellationToken,
     /// Opens the notification's sealed fields.
     pub keys: Arc<Keyring>,
-    /// Pushed, but the delivered record is not written yet.
-    pub unrecorded: Arc<Mutex<HashSet<String>>>,
+    /// Trades (their idempotency keys: cityNo, targetType, tradeNo) pushed,
+    /// but whose delivered record is not written yet.
+    pub unrecorded: Arc<Mutex<HashSet<Vec<u8>>>>,
     /// Records of a partition pushed at once (`AKM_WORKER_WINDOW`).
     pub window: usize,
     /// Trades a member of this process is pushing right now.
@@ -94,26 +95,25 @@ pub async fn run(n: Notifier) {
 }
 
 impl Notifier {
-    fn unrecorded(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn unrecorded(&self) -> std::sync::MutexGuard<'_, HashSet<Vec<u8>>> {
         self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Write the delivered record; on failure keep the push in memory and
     /// wait for the store.
-    async fn record(&self, n: &Notification, attempt: u32) -> Flow {
+    async fn record(&self, n: &Notification, key: Vec<u8>, attempt: u32) -> Flow {
         let trade_no = n.trade_no.as_str();
-        let key = trade_key(&n.city_no, &n.target_type, trade_no);
         let written = match self.store.mark_delivered(&key, self.clock.now_ms()) {
             Ok(()) => self.store.sync().await,
             Err(e) => Err(e),
         };
         match written {
             Ok(()) => {
-                self.unrecorded().remove(trade_no);
+                self.unrecorded().remove(&key);
                 Flow::Commit
             }
             Err(e) => {
-                self.unrecorded().insert(trade_no.to_string());
+                self.unrecorded().insert(key);
                 let wait = self.schedule.next(attempt);
                 tracing::error!(trade_no, error = %crate::service::chain(&e), wait_ms = wait.as_millis() as u64, "pushed, but the delivery cannot be recorded; waiting for the store (no re-push)");
                 Flow::RetryAfter(wait)
@@ -127,10 +127,10 @@ impl Notifier {
         rec: Record,
         attempt: u32,
     ) -> Result<Flow, WorkerError> {
-        if self.unrecorded().contains(&sealed.trade_no) {
-            return Ok(self.record(&sealed, attempt).await);
-        }
         let key = trade_key(&sealed.city_no, &sealed.target_type, &sealed.trade_no);
+        if self.unrecorded().contains(&key) {
+            return Ok(self.record(&sealed, key, attempt).await);
+        }
         let Some(_claim) = claim(&self.pushing, &key) else {
             // another member is pushing it: its outcome decides
             return Ok(Flow::RetryAfter(CLAIMED_WAIT));
@@ -159,7 +159,7 @@ impl Notifier {
             match push::push(&self.http, &self.push_url, &n, self.timeout).await {
                 Delivery::Done => {
                     tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
-                    self.record(&n, 0).await
+                    self.record(&n, key, 0).await
                 }
                 Delivery::Retry { reason, after } => {
                     let wait = after.unwrap_or_else(|| self.schedule.next(attempt));
