@@ -149,7 +149,18 @@ pub async fn consume_window<E, F, Fut>(
             })
             .min();
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Shutting down: start nothing more, but let the runs in
+                // flight finish and commit them, so an effect that happened
+                // (a push) is recorded and not repeated after the restart.
+                // The platform bounds this by its shutdown timeout.
+                while let Some(outcome) = running.next().await {
+                    if !matches!(settle(&mut lanes, &mut consumer, &name, window, outcome), Settled::Go(_)) {
+                        break;
+                    }
+                }
+                return;
+            }
             Some(outcome) = running.next(), if !running.is_empty() => {
                 match settle(&mut lanes, &mut consumer, &name, window, outcome) {
                     Settled::Go(start) => {

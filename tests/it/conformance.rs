@@ -452,14 +452,9 @@ async fn until_handled(handled: &Arc<Mutex<Vec<String>>>, want: &[String]) {
     }
 }
 
-/// With a window, the records behind a slow one in its partition are
-/// handled meanwhile; the commit never passes the slow one, so a member
-/// that takes over gets it and everything after it again; once it is done,
-/// the commit moves past all of them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_window_handles_a_partition_at_once_and_commits_in_order() {
-    let (bus, _dir) = test_bus().await;
-    let event = |no: usize| akm::events::TradeRecorded {
+/// A trade event whose key puts every one of them in the same partition.
+fn one_partition_trade(no: usize) -> akm::events::TradeRecorded {
+    akm::events::TradeRecorded {
         trace_id: "t".into(),
         recorded_at: 0,
         subject_id: "one-subject-one-partition".into(),
@@ -471,7 +466,51 @@ async fn a_window_handles_a_partition_at_once_and_commits_in_order() {
         trade_no: format!("W{no}"),
         msg: "m".into(),
         trade_state: "1".into(),
-    };
+    }
+}
+
+/// Shutdown (the cancel) starts nothing more but lets the runs in flight
+/// finish and commits them: an effect that happened is not repeated by the
+/// member that comes next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_runs_in_flight_finish_and_commits_them() {
+    let (bus, _dir) = test_bus().await;
+    for i in 0..4 {
+        bus.send(&one_partition_trade(i)).await.unwrap();
+    }
+    let names: Vec<String> = (0..4).map(|i| format!("W{i}")).collect();
+    let (release, held) = tokio::sync::watch::channel(false);
+    let first: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (cancel, worker) = windowed(&bus, "draining", first.clone(), "W0", held);
+    until_handled(&first, &names[1..]).await;
+    cancel.cancel();
+    // W0 is still running: the worker waits for it
+    tokio::task::yield_now().await;
+    assert!(!worker.is_finished(), "stopped with a run in flight");
+    let _ = release.send(true);
+    tokio::time::timeout(WAIT, worker)
+        .await
+        .expect("the drain ends once the run is done")
+        .unwrap();
+    assert!(first.lock().unwrap().contains(&"W0".to_string()));
+    // all four committed: the next member starts after them
+    bus.send(&one_partition_trade(4)).await.unwrap();
+    let second: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (cancel, worker) = windowed(&bus, "draining", second.clone(), "", release.subscribe());
+    until_handled(&second, &["W4".to_string()]).await;
+    cancel.cancel();
+    let _ = worker.await;
+    assert_eq!(*second.lock().unwrap(), vec!["W4".to_string()]);
+}
+
+/// With a window, the records behind a slow one in its partition are
+/// handled meanwhile; the commit never passes the slow one, so a member
+/// that takes over gets it and everything after it again; once it is done,
+/// the commit moves past all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_handles_a_partition_at_once_and_commits_in_order() {
+    let (bus, _dir) = test_bus().await;
+    let event = one_partition_trade;
     let names: Vec<String> = (0..6).map(|i| format!("W{i}")).collect();
     for i in 0..6 {
         bus.send(&event(i)).await.unwrap();
@@ -479,10 +518,11 @@ async fn a_window_handles_a_partition_at_once_and_commits_in_order() {
     // W0 is held: W1..W5 are handled while it waits
     let (release, held) = tokio::sync::watch::channel(false);
     let first: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (cancel, worker) = windowed(&bus, "windowed", first.clone(), "W0", held);
+    let (_cancel, worker) = windowed(&bus, "windowed", first.clone(), "W0", held);
     until_handled(&first, &names[1..]).await;
     assert!(!first.lock().unwrap().contains(&"W0".to_string()));
-    cancel.cancel();
+    // the member dies (a crash: no drain)
+    worker.abort();
     let _ = worker.await;
     // nothing was committed past W0: the next member gets all of them again
     let second: Arc<Mutex<Vec<String>>> = Arc::default();
