@@ -35,11 +35,6 @@ struct TopicLog {
 }
 
 impl TopicLog {
-    /// On disk (sled), or in memory (`durable = false` in its topic file).
-    fn durable(&self) -> bool {
-        self.partitions.first().is_some_and(Partition::is_durable)
-    }
-
     fn wake(list: &Mutex<Vec<Weak<Notify>>>) {
         let mut list = lock(list);
         list.retain(|w| match w.upgrade() {
@@ -86,8 +81,6 @@ pub struct EmbeddedBus {
     topics: Topics,
     logs: Mutex<HashMap<String, Arc<TopicLog>>>,
     offsets: sled::Tree,
-    /// Committed offsets of the memory topics.
-    memory_offsets: Mutex<HashMap<String, u64>>,
     /// The next offset of each partition, stored with every append.
     next_offsets: sled::Tree,
     groups: Mutex<HashMap<(String, String), Group>>,
@@ -121,7 +114,6 @@ impl EmbeddedBus {
     ) -> Result<Arc<Self>, BusError> {
         let bus = Arc::new(EmbeddedBus {
             offsets: durable.tree("bus.offsets")?,
-            memory_offsets: Mutex::new(HashMap::new()),
             next_offsets: durable.tree("bus.next")?,
             held: std::sync::atomic::AtomicU64::new(0),
             durable: durable.clone(),
@@ -211,10 +203,14 @@ impl EmbeddedBus {
     }
 
     fn committed(&self, group: &str, log: &TopicLog, p: u32) -> Result<u64, BusError> {
-        let key = offset_key(group, &log.name, p);
-        if !log.durable() {
-            return Ok(lock(&self.memory_offsets).get(&key).copied().unwrap_or(0));
+        if let Some(at) = log
+            .partitions
+            .get(p as usize)
+            .and_then(|part| part.committed_in_memory(group))
+        {
+            return Ok(at);
         }
+        let key = offset_key(group, &log.name, p);
         Ok(self
             .offsets
             .get(key)?
@@ -435,13 +431,16 @@ impl BusConsumer for EmbeddedConsumer {
 
     fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if let Some(group) = &self.group {
-            let key = offset_key(group, &r.topic, r.partition);
-            if self.log.durable() {
+            let in_memory = self
+                .log
+                .partitions
+                .get(r.partition as usize)
+                .is_some_and(|part| part.commit_in_memory(group, r.offset + 1));
+            if !in_memory {
+                let key = offset_key(group, &r.topic, r.partition);
                 self.bus
                     .offsets
                     .insert(key, &(r.offset + 1).to_be_bytes())?;
-            } else {
-                lock(&self.bus.memory_offsets).insert(key, r.offset + 1);
             }
         }
         Ok(())

@@ -1,12 +1,14 @@
 //! One partition of the embedded log: a sled tree for a durable topic, or a
 //! bounded ring in memory for a topic declared `durable = false` (the
 //! request-reply topics: at-most-once by design and worthless after their
-//! deadline, so they need neither a disk write nor an fsync).
+//! deadline, so they need neither a disk write nor an fsync). A memory
+//! partition keeps its groups' commits and drops what every committing
+//! group has passed; the rest goes when it is full or past retention.
 //!
 //! Entries are the compact form of `message.rs`; the first 8 bytes are the
 //! append time (retention reads it).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use super::BusError;
@@ -27,11 +29,13 @@ pub enum Partition {
     Memory(Mutex<Ring>),
 }
 
-/// A memory partition: contiguous offsets from `base`.
+/// A memory partition: contiguous offsets from `base`, and the groups'
+/// commits (in memory too: the topic is at-most-once).
 #[derive(Debug, Default)]
 pub struct Ring {
     base: u64,
     entries: VecDeque<Vec<u8>>,
+    commits: HashMap<String, u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +100,37 @@ impl Partition {
                 }
                 Ok(offset)
             }
+        }
+    }
+
+    /// Record `group`'s commit (`next` is the offset it reads next) on a
+    /// memory partition, and drop the entries every group that committed
+    /// here has passed: nothing reads them again. Returns false for a
+    /// durable partition, whose commits live in the bus's offsets tree.
+    pub fn commit_in_memory(&self, group: &str, next: u64) -> bool {
+        let Partition::Memory(ring) = self else {
+            return false;
+        };
+        let mut ring = lock(ring);
+        match ring.commits.get_mut(group) {
+            Some(at) => *at = next,
+            None => {
+                ring.commits.insert(group.to_string(), next);
+            }
+        }
+        let floor = ring.commits.values().copied().min().unwrap_or(0);
+        while ring.base < floor && ring.entries.pop_front().is_some() {
+            ring.base += 1;
+        }
+        true
+    }
+
+    /// `group`'s commit on a memory partition (0 before its first);
+    /// `None` for a durable partition.
+    pub fn committed_in_memory(&self, group: &str) -> Option<u64> {
+        match self {
+            Partition::Memory(ring) => Some(lock(ring).commits.get(group).copied().unwrap_or(0)),
+            Partition::Durable { .. } => None,
         }
     }
 
@@ -199,6 +234,32 @@ mod tests {
         assert_eq!(p.first_from(0, |o, _| o).unwrap(), Some(10));
         assert_eq!(p.first_from(12, |o, _| o).unwrap(), Some(12));
         assert_eq!(p.first_from(p.next_offset(), |o, _| o).unwrap(), None);
+    }
+
+    #[test]
+    fn a_memory_partition_drops_what_every_committing_group_has_passed() {
+        let p = Partition::memory();
+        for i in 0..10u8 {
+            p.append(entry(1, i), |_| Ok(())).unwrap();
+        }
+        assert!(p.commit_in_memory("a", 4));
+        assert_eq!(p.committed_in_memory("a"), Some(4));
+        assert_eq!(p.committed_in_memory("b"), Some(0));
+        // a's reader is past 0..3: they are gone, offsets stay
+        assert_eq!(p.first_from(0, |o, e| (o, e[8])).unwrap(), Some((4, 4)));
+        // a second group holds what it has not passed
+        assert!(p.commit_in_memory("b", 2));
+        assert!(p.commit_in_memory("a", 9));
+        assert_eq!(p.first_from(0, |o, _| o).unwrap(), Some(4));
+        assert!(p.commit_in_memory("b", 10));
+        assert_eq!(p.first_from(0, |o, _| o).unwrap(), Some(9));
+        assert_eq!(p.next_offset(), 10);
+        assert_eq!(p.append(entry(1, 10), |_| Ok(())).unwrap(), 10);
+        // a durable partition keeps its commits elsewhere
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let d = Partition::durable(db.open_tree("t").unwrap(), 0).unwrap();
+        assert!(!d.commit_in_memory("a", 1));
+        assert_eq!(d.committed_in_memory("a"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod apps;
 pub mod decode;
 mod error;
 pub mod gate;
+mod nonces;
 pub mod outbox;
 pub mod pending;
 pub mod qr;
