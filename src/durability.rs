@@ -43,8 +43,10 @@ pub struct Durable {
 }
 
 /// sled's page cache (its default is 1 GiB, which a node under load fills:
-/// the peak RSS the benchmark measured was 900 MiB).
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// the peak RSS the benchmark measured was 900 MiB). sled's memory is
+/// several times this figure; at 16 MiB the callbacks row ran as fast as
+/// at 32 MiB and the benchmark peaked at 225 MiB (BENCHMARKS.md).
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The key the watcher writes to find out whether the database still takes
 /// writes.
