@@ -16,7 +16,7 @@ use crate::store::{AppRecord, AuditRecord, Store};
 
 /// The time window of a signed request, either side of the node's clock.
 pub const WINDOW_MS: i64 = 300_000;
-/// Most nonces remembered at once (about 9 bytes each: 36 MiB at most);
+/// Most nonces remembered at once (10 to 20 bytes each: 80 MB at most);
 /// beyond it, 4029. It covers 13,000 signed requests per second for a
 /// whole window.
 const NONCE_CAP: usize = 4_000_000;
