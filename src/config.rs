@@ -312,7 +312,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_millis(20_000),
             idempotency_days: 400,
             max_pending: 10_000,
-            workers: 8,
+            workers: 1,
             worker_window: 16,
             transcode_concurrency: 256,
             http_timeout: Duration::from_millis(10_000),

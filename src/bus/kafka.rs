@@ -28,6 +28,17 @@ pub struct Assigned(tokio::sync::watch::Sender<bool>);
 impl ClientContext for Assigned {}
 
 impl ConsumerContext for Assigned {
+    fn pre_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            // Offsets are stored per record and committed in batches: hand
+            // over what is done before the partitions go, so the next owner
+            // starts after it.
+            if let Err(e) = c.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "commit on revoke");
+            }
+        }
+    }
+
     fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
@@ -153,6 +164,11 @@ fn task(op: &'static str) -> impl FnOnce(tokio::task::JoinError) -> BusError {
 
 const META_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often a consumer commits the offsets it stored (passed-through
+/// `auto.commit.interval.ms` wins). A crash redelivers at most this much
+/// work, which the consumers' deduplication absorbs.
+const COMMIT_INTERVAL_MS: &str = "1000";
+
 impl KafkaBus {
     /// Create the producer (once, at start: an idempotent producer's first
     /// send waits for its producer id).
@@ -187,7 +203,11 @@ impl KafkaBus {
         tokio::task::spawn_blocking(move || {
             let mut c = o.base(ClientKind::Consumer);
             c.set("group.id", &group)
-                .set("enable.auto.commit", "false")
+                // offsets are stored when a record is done (`commit`) and
+                // committed by librdkafka every interval, on revoke and on
+                // close: one commit request per interval, not per record
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", COMMIT_INTERVAL_MS)
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
                 .set("enable.partition.eof", "false")
@@ -515,13 +535,11 @@ impl BusConsumer for KafkaConsumer {
         if !self.group {
             return Ok(());
         }
-        // rd_kafka_offset_store stores offset + 1 itself (the next to read).
+        // rd_kafka_offset_store stores offset + 1 itself (the next to read);
+        // librdkafka commits what is stored (see COMMIT_INTERVAL_MS).
         self.consumer
             .store_offset(&r.topic, r.partition as i32, r.offset as i64)
-            .map_err(BusError::kafka("store offset"))?;
-        self.consumer
-            .commit_consumer_state(CommitMode::Async)
-            .map_err(BusError::kafka("commit"))
+            .map_err(BusError::kafka("store offset"))
     }
 }
 
