@@ -73,14 +73,16 @@ pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<De
         card.add_card(zhang, t.as_str(), id, "");
     }
     card.add_card(RESIDENTS[1].0, health.as_str(), "EHC-0002", "");
-    let issued = qr.issue(&QrRequest {
-        idcard_no: zhang_id,
-        city: CityNo::province(),
-        auth_type: "2".into(),
-        auth_object: "face-demo".into(),
-        ttl: None,
-        is_self: true,
-    })?;
+    let issued = qr
+        .issue(&QrRequest {
+            idcard_no: zhang_id,
+            city: CityNo::province(),
+            auth_type: "2".into(),
+            auth_object: "face-demo".into(),
+            ttl: None,
+            is_self: true,
+        })
+        .await?;
     province.store.sync().await?;
     city.store.sync().await?;
     let apps = Apps {

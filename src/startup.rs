@@ -40,7 +40,7 @@ use crate::workers::forwarder::{self, Forwarder};
 use crate::workers::notifier::{self, Notifier};
 use crate::workers::retry::Schedule;
 use crate::workers::supervise::{supervise, TaskHealth};
-use crate::workers::{relay, replies, transcoder};
+use crate::workers::{qr_replica, relay, replies, transcoder};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -522,9 +522,22 @@ impl Wiring {
                 }
                 let qr = QrIssuer {
                     store: store.clone(),
+                    bus: bus.clone(),
                     clock: clock.clone(),
                     default_ttl: s.qr_ttl,
                 };
+                {
+                    let replica = qr_replica::Replica {
+                        bus: bus.clone(),
+                        store: store.clone(),
+                        clock: clock.clone(),
+                        instance: store.instance_id()?,
+                        cancel: cancel.clone(),
+                    };
+                    self.supervise(&format!("{role}/qr-replica"), &cancel, move || {
+                        qr_replica::run(replica.clone(), None)
+                    });
+                }
                 {
                     let (qr, cancel2) = (qr.clone(), cancel.clone());
                     self.supervise(&format!("{role}/qr-sweep"), &cancel, move || {

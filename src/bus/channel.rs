@@ -4,7 +4,8 @@
 
 use super::{BusError, Message, Topic, Topics};
 use crate::events::{
-    self, Event, Notification, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
+    self, Event, Notification, QrGranted, TradeRecorded, TradeReported, TranscodeReplied,
+    TranscodeRequested,
 };
 
 /// An event with a fixed place on the bus.
@@ -93,6 +94,16 @@ impl Channel for Notification {
     const TOPIC: Topic = Topic::Notify;
     fn key(&self) -> &str {
         &self.trade_no
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+}
+
+impl Channel for QrGranted {
+    const TOPIC: Topic = Topic::QrGrants;
+    fn key(&self) -> &str {
+        &self.token
     }
     fn trace_id(&self) -> &str {
         &self.trace_id

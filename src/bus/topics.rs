@@ -56,15 +56,17 @@ pub enum Topic {
     TradeReported,
     Trade,
     Notify,
+    QrGrants,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 6] = [
         Topic::TranscodeRequest,
         Topic::TranscodeReply,
         Topic::TradeReported,
         Topic::Trade,
         Topic::Notify,
+        Topic::QrGrants,
     ];
 
     pub fn base(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Topic {
             Topic::TradeReported => "akm.trade.reported",
             Topic::Trade => "akm.trade",
             Topic::Notify => "akm.notify",
+            Topic::QrGrants => "akm.qr.grants",
         }
     }
 }

@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use types::{
-    Notification, TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
+    Notification, QrGranted, TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied,
+    TranscodeRequested,
 };
 
 /// The single-object encoding marker.
@@ -117,6 +118,7 @@ event!(
 event!(TradeReported, "TradeReported.avsc");
 event!(TradeRecorded, "TradeRecorded.avsc");
 event!(Notification, "Notification.avsc");
+event!(QrGranted, "QrGranted.avsc");
 
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {

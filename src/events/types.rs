@@ -92,3 +92,14 @@ pub struct Notification {
     pub trade_state: String,
     pub trade_time: String,
 }
+
+/// See `schemas/QrGranted.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QrGranted {
+    pub trace_id: String,
+    pub token: String,
+    /// The sealed grant (personal data).
+    pub grant: String,
+    pub expires_at: i64,
+}

@@ -1,15 +1,20 @@
 //! QR issuing (亮码, province): a fresh token for a resident on file,
-//! stored with what it grants until it expires.
+//! stored with what it grants until it expires. The sealed grant goes to
+//! `akm.qr.grants` first, then into this instance's store: every other
+//! province instance applies it from the topic (`workers/qr_replica.rs`),
+//! so the token decodes wherever a terminal's request lands.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::ServiceError;
+use crate::bus::Bus;
 use crate::clock::SharedClock;
 use crate::domain::resident::QrGrant;
 use crate::domain::ParseError;
 use crate::domain::{CityNo, IdcardNo, QrToken};
+use crate::events::QrGranted;
 use crate::store::Store;
 
 /// A parsed request to issue a QR code.
@@ -36,13 +41,15 @@ pub struct Issued {
 #[derive(Debug, Clone)]
 pub struct QrIssuer {
     pub store: Store,
+    pub bus: Bus,
     pub clock: SharedClock,
     pub default_ttl: Duration,
 }
 
 impl QrIssuer {
-    /// Issue a token (written, not yet flushed: see [`QrIssuer::issue_durable`]).
-    pub fn issue(&self, r: &QrRequest) -> Result<Issued, ServiceError> {
+    /// Issue a token: published to every instance, then written here (not
+    /// yet flushed: see [`QrIssuer::issue_durable`]).
+    pub async fn issue(&self, r: &QrRequest) -> Result<Issued, ServiceError> {
         if self.store.resident(&r.idcard_no)?.is_none() {
             return Err(ParseError::malformed("idcardNo", "居民不存在").into());
         }
@@ -57,7 +64,16 @@ impl QrIssuer {
             is_self: r.is_self,
             expires_at,
         };
-        self.store.put_qr(&token, &grant)?;
+        let sealed = self.store.seal_qr(&grant)?;
+        self.bus
+            .send(&QrGranted {
+                trace_id: uuid::Uuid::new_v4().simple().to_string(),
+                token: token.as_str().to_string(),
+                grant: sealed.clone(),
+                expires_at,
+            })
+            .await?;
+        self.store.put_sealed_qr(&token, &sealed)?;
         Ok(Issued {
             qr_code_url: token.url(&r.city),
             expires_at: beijing_time(expires_at),
@@ -66,7 +82,7 @@ impl QrIssuer {
 
     /// Issue a token and wait until it is on disk.
     pub async fn issue_durable(&self, r: &QrRequest) -> Result<Issued, ServiceError> {
-        let issued = self.issue(r)?;
+        let issued = self.issue(r).await?;
         self.store.sync().await?;
         Ok(issued)
     }

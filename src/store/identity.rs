@@ -46,10 +46,20 @@ impl Store {
             .transpose()
     }
 
-    pub fn put_qr(&self, token: &QrToken, g: &QrGrant) -> Result<(), StoreError> {
+    /// A grant sealed as the store keeps it (and `akm.qr.grants` carries it).
+    pub fn seal_qr(&self, g: &QrGrant) -> Result<String, StoreError> {
+        Ok(String::from_utf8_lossy(&self.seal(g)?).into_owned())
+    }
+
+    /// Keep a sealed grant under `token`, if this node's keys open it
+    /// (`Ok(false)` when they do not: a grant sealed under a key retired here).
+    pub fn put_sealed_qr(&self, token: &QrToken, sealed: &str) -> Result<bool, StoreError> {
+        if self.unseal::<QrGrant>(sealed.as_bytes()).is_err() {
+            return Ok(false);
+        }
         self.qrcodes
-            .insert(token.as_str().as_bytes(), self.seal(g)?)?;
-        Ok(())
+            .insert(token.as_str().as_bytes(), sealed.as_bytes())?;
+        Ok(true)
     }
 
     /// The grant behind a token, if it exists and has not expired at `now_ms`.

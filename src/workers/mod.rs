@@ -5,6 +5,7 @@
 mod consume;
 pub mod forwarder;
 pub mod notifier;
+pub mod qr_replica;
 pub mod relay;
 pub mod replies;
 pub mod retry;

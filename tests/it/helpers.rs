@@ -343,7 +343,10 @@ impl App {
             is_self: true,
             expires_at: chrono::Utc::now().timestamp_millis() - 1000,
         };
-        self.province_node().store.put_qr(&token, &grant).unwrap();
+        let store = &self.province_node().store;
+        assert!(store
+            .put_sealed_qr(&token, &store.seal_qr(&grant).unwrap())
+            .unwrap());
         token.url(&CityNo::province())
     }
 }

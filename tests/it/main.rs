@@ -16,4 +16,5 @@ mod persistence;
 mod personal_data;
 mod pipeline;
 mod province;
+mod replica;
 mod security;
