@@ -88,6 +88,7 @@ pub async fn seed(p: &Platform, settings: &Settings) -> anyhow::Result<Option<De
     let apps = Apps {
         store: city.store.clone(),
         clock: clock::system(),
+        reference: city.reference.clone(),
     };
     let scopes = Scopes::parse(&[city_no.region().to_string()], &[])?;
     let terminal_secret = generate_secret();

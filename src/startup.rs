@@ -30,6 +30,7 @@ use crate::service::decode::Decoder;
 use crate::service::gate::Gate;
 use crate::service::pending::Pending;
 use crate::service::qr::QrIssuer;
+use crate::service::reference::{Applied, Reference};
 use crate::service::sources::{ConfigSource, IdentitySource, ProvinceAnswers};
 use crate::service::trade::{Emitter, TradeDesk};
 use crate::service::transcode::{TranscodeIngress, Transcoder};
@@ -40,7 +41,7 @@ use crate::workers::forwarder::{self, Forwarder};
 use crate::workers::notifier::{self, Notifier};
 use crate::workers::retry::Schedule;
 use crate::workers::supervise::{supervise, TaskHealth};
-use crate::workers::{qr_replica, relay, replies, transcoder};
+use crate::workers::{qr_replica, reference_replica, relay, replies, transcoder};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,6 +63,8 @@ pub struct RunningNode {
     pub pending: Arc<Pending>,
     /// The reply partition this ingress owns.
     pub reply_partition: u32,
+    /// Admin writes to every instance of this node's scope.
+    pub reference: Reference,
 }
 
 impl RunningNode {
@@ -354,12 +357,53 @@ impl Wiring {
             s.auth == AuthMode::On,
             subject_key.clone(),
         ));
+        let reference = Reference {
+            store: store.clone(),
+            bus: Some(bus.clone()),
+            scope: node_id.clone(),
+            applied: Applied::default(),
+        };
+        {
+            let replica = reference_replica::Replica {
+                bus: bus.clone(),
+                store: store.clone(),
+                scope: node_id.clone(),
+                instance: store.instance_id()?,
+                applied: reference.applied.clone(),
+                cancel: cancel.clone(),
+            };
+            self.supervise(&format!("{role}/reference-replica"), &cancel, move || {
+                reference_replica::run(replica.clone())
+            });
+            // serve once the scope's reference data is here (a new or wiped
+            // instance restores it from the topic first)
+            let instance = store.instance_id()?;
+            let restored = crate::service::reference::caught_up(
+                &bus,
+                &reference.applied,
+                &instance,
+                Duration::from_secs(60),
+            )
+            .await?;
+            if !restored {
+                tracing::warn!(
+                    role,
+                    "reference data not restored from akm.reference after 60 s; serving anyway"
+                );
+            }
+        }
         let apps = Apps {
             store: store.clone(),
             clock: clock.clone(),
+            reference: reference.clone(),
         };
         if let (Some(id), Some(secret)) = (&s.admin_app_id, &s.admin_app_secret) {
-            apps.ensure(
+            // every instance has the bootstrap operator from its settings
+            Apps {
+                reference: Reference::local(store.clone()),
+                ..apps.clone()
+            }
+            .ensure(
                 &AppId::parse(id)?,
                 AppKind::Operator,
                 Scopes::default(),
@@ -370,6 +414,7 @@ impl Wiring {
         let relay_wake = Arc::new(Notify::new());
         let admin = Admin {
             store: store.clone(),
+            reference: reference.clone(),
             card_hosts: s.card_hosts.as_ref().map(|h| {
                 h.split(',')
                     .map(|x| x.trim().to_string())
@@ -629,6 +674,7 @@ impl Wiring {
                 store,
                 pending,
                 reply_partition,
+                reference,
             },
             qr,
         ))
@@ -751,6 +797,8 @@ async fn city_app(
             let province_apps = Apps {
                 store: p.store.clone(),
                 clock: clock.clone(),
+                // role `all`: the one province of this process
+                reference: Reference::local(p.store.clone()),
             };
             let scopes = Scopes::parse(&[s.city_no.region().to_string()], &[])?;
             province_apps

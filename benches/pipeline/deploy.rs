@@ -40,6 +40,7 @@ pub async fn app(store: &akm::store::Store, id: &str, kind: AppKind) -> (String,
     Apps {
         store: store.clone(),
         clock: akm::clock::system(),
+        reference: akm::service::reference::Reference::local(store.clone()),
     }
     .ensure(
         &AppId::parse(id).expect("app id"),

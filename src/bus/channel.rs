@@ -4,8 +4,8 @@
 
 use super::{BusError, Message, Topic, Topics};
 use crate::events::{
-    self, Event, Notification, QrGranted, TradeRecorded, TradeReported, TranscodeReplied,
-    TranscodeRequested,
+    self, Event, Notification, QrGranted, ReferenceChanged, TradeRecorded, TradeReported,
+    TranscodeReplied, TranscodeRequested,
 };
 
 /// An event with a fixed place on the bus.
@@ -104,6 +104,17 @@ impl Channel for QrGranted {
     const TOPIC: Topic = Topic::QrGrants;
     fn key(&self) -> &str {
         &self.token
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+}
+
+impl Channel for ReferenceChanged {
+    const TOPIC: Topic = Topic::Reference;
+    /// Scope, kind and key: compaction keeps the latest change of each.
+    fn key(&self) -> &str {
+        &self.key
     }
     fn trace_id(&self) -> &str {
         &self.trace_id

@@ -173,6 +173,9 @@ impl EmbeddedBus {
         let mut removed = 0;
         let mut held = 0u64;
         for decl in self.topics.declared() {
+            if decl.compacted {
+                continue; // a table: every record stays
+            }
             let log = self.log(&decl.name)?;
             let cutoff = now_ms - log.retention_ms;
             for (p, part) in log.partitions.iter().enumerate() {

@@ -385,12 +385,17 @@ impl KafkaBus {
             .filter(|(d, _)| !existing.iter().any(|(n, _)| *n == d.name))
             .map(|(d, r)| {
                 let replication = i32::from(d.replication).min(brokers as i32).max(1);
-                NewTopic::new(
+                let t = NewTopic::new(
                     &d.name,
                     d.partitions as i32,
                     TopicReplication::Fixed(replication),
                 )
-                .set("retention.ms", r)
+                .set("retention.ms", r);
+                if d.compacted {
+                    t.set("cleanup.policy", "compact")
+                } else {
+                    t
+                }
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(META_TIMEOUT));

@@ -33,6 +33,11 @@ pub struct TopicDecl {
     /// deadline. On Kafka every topic is a replicated log.
     #[serde(default = "durable_by_default")]
     pub durable: bool,
+    /// A table, not a stream: Kafka keeps the latest record of each key
+    /// (`cleanup.policy=compact`) and retention never removes it; the
+    /// embedded bus keeps every record (no time-based trim).
+    #[serde(default)]
+    pub compacted: bool,
 }
 
 fn durable_by_default() -> bool {
@@ -57,16 +62,18 @@ pub enum Topic {
     Trade,
     Notify,
     QrGrants,
+    Reference,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::TranscodeRequest,
         Topic::TranscodeReply,
         Topic::TradeReported,
         Topic::Trade,
         Topic::Notify,
         Topic::QrGrants,
+        Topic::Reference,
     ];
 
     pub fn base(self) -> &'static str {
@@ -77,6 +84,7 @@ impl Topic {
             Topic::Trade => "akm.trade",
             Topic::Notify => "akm.notify",
             Topic::QrGrants => "akm.qr.grants",
+            Topic::Reference => "akm.reference",
         }
     }
 }

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use types::{
-    Notification, QrGranted, TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied,
-    TranscodeRequested,
+    Notification, QrGranted, ReferenceChanged, TargetCodeRec, TradeRecorded, TradeReported,
+    TranscodeReplied, TranscodeRequested,
 };
 
 /// The single-object encoding marker.
@@ -119,6 +119,7 @@ event!(TradeReported, "TradeReported.avsc");
 event!(TradeRecorded, "TradeRecorded.avsc");
 event!(Notification, "Notification.avsc");
 event!(QrGranted, "QrGranted.avsc");
+event!(ReferenceChanged, "ReferenceChanged.avsc");
 
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {

@@ -103,3 +103,15 @@ pub struct QrGranted {
     pub grant: String,
     pub expires_at: i64,
 }
+
+/// See `schemas/ReferenceChanged.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceChanged {
+    pub trace_id: String,
+    pub scope: String,
+    pub kind: String,
+    pub key: String,
+    /// The sealed change (personal data, secrets).
+    pub change: String,
+}

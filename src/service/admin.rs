@@ -1,7 +1,9 @@
 //! The admin services (SPEC §7): residents and their fused cards
 //! (province) and transcode configs (both roles). Each write is flushed
-//! before it is answered.
+//! before it is answered, and goes to every instance of the scope
+//! (`reference.rs`).
 
+use super::reference::{Change, Reference};
 use super::ServiceError;
 use crate::domain::resident::{FusedCard, Resident, TranscodeConfig};
 use crate::domain::ParseError;
@@ -12,6 +14,8 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub store: Store,
+    /// Where admin writes go: every instance of the scope.
+    pub reference: Reference,
     /// `AKM_CARD_HOSTS`: the hosts a config's targetUrl may name; `None` = any.
     pub card_hosts: Option<Vec<String>>,
 }
@@ -40,7 +44,11 @@ pub fn host_allowed(url: &str, allowed: &[String]) -> bool {
 
 impl Admin {
     pub async fn put_resident(&self, r: &Resident) -> Result<(), ServiceError> {
-        self.store.put_resident(r)?;
+        self.reference
+            .write(Change::Resident {
+                resident: r.clone(),
+            })
+            .await?;
         self.store.sync().await?;
         tracing::info!(idcard = %r.idcard_no, "resident saved");
         Ok(())
@@ -55,7 +63,13 @@ impl Admin {
         if self.store.resident(idcard)?.is_none() {
             return Err(ParseError::malformed("idcardNo", "居民不存在，请先创建居民").into());
         }
-        self.store.put_card(idcard, target, card)?;
+        self.reference
+            .write(Change::Card {
+                idcard_no: idcard.clone(),
+                target_type: target.to_string(),
+                card: card.clone(),
+            })
+            .await?;
         self.store.sync().await?;
         Ok(())
     }
@@ -68,7 +82,9 @@ impl Admin {
                 );
             }
         }
-        self.store.put_config(c)?;
+        self.reference
+            .write(Change::Config { config: c.clone() })
+            .await?;
         self.store.sync().await?;
         Ok(())
     }

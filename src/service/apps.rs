@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::reference::{Change, Reference};
 use super::ServiceError;
 use crate::clock::SharedClock;
 use crate::domain::app::{AppId, AppKind, Scopes};
@@ -51,6 +52,8 @@ pub struct AppView {
 pub struct Apps {
     pub store: Store,
     pub clock: SharedClock,
+    /// Where app writes go: every instance of the scope.
+    pub reference: Reference,
 }
 
 /// A fresh secret: 32 random bytes as 64 hex characters.
@@ -105,7 +108,11 @@ impl Apps {
                 )
             }
         };
-        self.store.put_app(&record)?;
+        self.reference
+            .write(Change::App {
+                app: record.clone(),
+            })
+            .await?;
         self.store.sync().await?;
         tracing::info!(app_id = %id, kind = record.kind.as_str(), created = new.is_some(), "app saved");
         Ok(new)
@@ -134,7 +141,11 @@ impl Apps {
             .secrets
             .insert(0, self.stored(secret.to_string(), "bootstrap".into()));
         record.secrets.truncate(2);
-        self.store.put_app(&record)?;
+        self.reference
+            .write(Change::App {
+                app: record.clone(),
+            })
+            .await?;
         self.store.sync().await?;
         Ok(())
     }
@@ -157,7 +168,11 @@ impl Apps {
             secret: s.secret.clone(),
         };
         record.secrets.push(s);
-        self.store.put_app(&record)?;
+        self.reference
+            .write(Change::App {
+                app: record.clone(),
+            })
+            .await?;
         self.store.sync().await?;
         tracing::info!(app_id = %id, secret_id = %new.secret_id, "app secret added");
         Ok(new)
@@ -171,7 +186,11 @@ impl Apps {
         if record.secrets.len() == before {
             return Err(ParseError::malformed("secretId", "密钥不存在").into());
         }
-        self.store.put_app(&record)?;
+        self.reference
+            .write(Change::App {
+                app: record.clone(),
+            })
+            .await?;
         self.store.sync().await?;
         tracing::info!(app_id = %id, secret_id = secret, "app secret retired");
         Ok(())
@@ -194,9 +213,14 @@ impl Apps {
     }
 
     pub async fn remove(&self, id: &AppId) -> Result<(), ServiceError> {
-        if !self.store.remove_app(id.as_str())? {
+        if self.store.app(id.as_str())?.is_none() {
             return Err(ParseError::malformed("appId", "应用不存在").into());
         }
+        self.reference
+            .write(Change::AppRemoved {
+                app_id: id.to_string(),
+            })
+            .await?;
         self.store.sync().await?;
         tracing::info!(app_id = %id, "app removed");
         Ok(())

@@ -12,6 +12,7 @@ mod nonces;
 pub mod outbox;
 pub mod pending;
 pub mod qr;
+pub mod reference;
 pub mod sources;
 pub mod trade;
 pub mod transcode;

@@ -6,6 +6,7 @@ mod consume;
 pub mod forwarder;
 pub mod notifier;
 pub mod qr_replica;
+pub mod reference_replica;
 pub mod relay;
 pub mod replies;
 pub mod retry;

@@ -408,6 +408,7 @@ pub async fn register_city_app(province: &akm::store::Store) {
     akm::service::apps::Apps {
         store: province.clone(),
         clock: akm::clock::system(),
+        reference: akm::service::reference::Reference::local(province.clone()),
     }
     .ensure(
         &akm::domain::app::AppId::parse(CITY_APP).unwrap(),

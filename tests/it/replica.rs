@@ -1,6 +1,9 @@
-//! QR grants on every province instance (`akm.qr.grants`): a grant another
-//! instance published decodes here (both backends), and on Kafka a QR code
-//! issued at one province instance decodes at a second one.
+//! Reference data on every instance of a role: QR grants
+//! (`akm.qr.grants`) and admin writes (`akm.reference`). A grant or a
+//! change another instance published applies here (both backends); on
+//! Kafka a second province instance restores the province's data before it
+//! serves, decodes a QR code issued at the first, and its admin writes
+//! reach the first.
 
 use std::time::Duration;
 
@@ -11,6 +14,9 @@ use akm::Roles;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+
+/// A resident no other test uses.
+const LI: &str = "340104198501011234";
 
 fn grant(id: &str, expires_at: i64) -> QrGrant {
     QrGrant {
@@ -87,8 +93,10 @@ async fn a_grant_another_instance_published_decodes_here() {
     }
 }
 
-/// Two province instances on one cluster: a QR code issued at one decodes
-/// at the other, which never saw the issuing request.
+/// Two province instances on one cluster: the second restores the
+/// province's residents, cards and apps from `akm.reference` before it
+/// serves; a QR code issued at one decodes at the other, which never saw
+/// the issuing request; an admin write at the second reaches the first.
 #[tokio::test]
 #[ignore = "needs a Kafka broker: scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
 async fn a_qr_code_issued_at_one_province_instance_decodes_at_another() {
@@ -99,25 +107,8 @@ async fn a_qr_code_issued_at_one_province_instance_decodes_at_another() {
     s.topic_prefix = app.province_node().bus.topics().prefix().to_string();
     let twin = start(s, Roles::Province).await;
     let twin_url = twin.province_url().unwrap();
-    // residents, cards and apps are per instance for now: give the twin its own
-    let caller = app.register(&twin_url, "t-caller", "city", json!({})).await;
-    let (s, b) = app
-        .put(
-            &twin_url,
-            "/admin/v1/residents",
-            &json!({"idcardNo": ZHANG, "name": "张三", "userPhone": "15665439684",
-                    "healthLevel": "1", "dataSource": "1", "universalAuth": true}),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    let (s, b) = app
-        .put(
-            &twin_url,
-            &format!("/admin/v1/residents/{ZHANG}/cards/{HEALTH}"),
-            &json!({"targetId": "EHC-0001", "targetObject": "{\"level\":1}"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    // the caller app, the resident and the card were written at the first
+    let caller = app.signers.get("caller").unwrap().clone();
     for _ in 0..3 {
         let qr = app.qr(ZHANG).await;
         let (s, b) = decode_when_there(&app, &caller, &twin_url, &qr).await;
@@ -125,5 +116,76 @@ async fn a_qr_code_issued_at_one_province_instance_decodes_at_another() {
         assert_eq!(b["data"]["idcardNo"], ZHANG);
         assert_eq!(b["data"]["targetId"], "EHC-0001");
     }
+    // a resident written at the twin decodes at the first instance
+    let (s, b) = app
+        .put(
+            &twin_url,
+            "/admin/v1/residents",
+            &json!({"idcardNo": LI, "name": "李四", "userPhone": "13900000000",
+                    "healthLevel": "1", "dataSource": "1", "universalAuth": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (s, b) = app
+            .post(
+                &app.province(),
+                "/admin/v1/qrcodes",
+                &json!({"idcardNo": LI, "authType": "2", "authObject": "face-1"}),
+            )
+            .await;
+        if s == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     twin.shutdown().await;
+}
+
+/// A change another instance of the scope published applies here; one of
+/// another scope does not.
+#[tokio::test]
+async fn a_reference_change_of_this_scope_applies_here() {
+    use akm::service::reference::Change;
+    let app = spawn().await;
+    let node = app.province_node();
+    let resident = |name: &str| akm::domain::resident::Resident {
+        idcard_no: IdcardNo::parse(LI).unwrap(),
+        name: akm::domain::PersonName::parse(name).unwrap(),
+        user_phone: akm::domain::Phone::parse("13900000000").unwrap(),
+        health_level: "1".into(),
+        data_source: "1".into(),
+        universal_auth: true,
+    };
+    let send = |scope: &str, name: &str| {
+        let change = Change::Resident {
+            resident: resident(name),
+        };
+        let event = akm::events::ReferenceChanged {
+            trace_id: "reference-test".into(),
+            scope: scope.into(),
+            kind: "resident".into(),
+            key: format!("{scope}/resident/x"),
+            change: node
+                .store
+                .keys()
+                .seal_bytes(&serde_json::to_vec(&change).unwrap()),
+        };
+        async move { node.bus.send(&event).await.unwrap() }
+    };
+    send("city-340100000000", "别城").await;
+    send(&node.node_id, "李四").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let li = IdcardNo::parse(LI).unwrap();
+    while node.store.resident(&li).unwrap().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // in order: the other scope's change came first and was skipped
+    assert_eq!(
+        node.store.resident(&li).unwrap().unwrap().name.expose(),
+        "李四"
+    );
 }
