@@ -152,31 +152,28 @@ impl Reference {
         let Some(bus) = &self.bus else {
             return change.apply(&self.store);
         };
+        let sealed = self
+            .store
+            .keys()
+            .seal_bytes(&serde_json::to_vec(&change).map_err(StoreError::from)?);
+        let at = bus
+            .send(&ReferenceChanged {
+                trace_id: uuid::Uuid::new_v4().simple().to_string(),
+                scope: self.scope.clone(),
+                kind: change.kind().to_string(),
+                key: format!(
+                    "{}/{}/{}",
+                    self.scope,
+                    change.kind(),
+                    change.subject(&self.store)
+                ),
+                change: sealed,
+            })
+            .await?;
+        match tokio::time::timeout(APPLY_WAIT, self.applied.reached(at.partition, at.offset)).await
         {
-            let sealed = self
-                .store
-                .keys()
-                .seal_bytes(&serde_json::to_vec(&change).map_err(StoreError::from)?);
-            let at = bus
-                .send(&ReferenceChanged {
-                    trace_id: uuid::Uuid::new_v4().simple().to_string(),
-                    scope: self.scope.clone(),
-                    kind: change.kind().to_string(),
-                    key: format!(
-                        "{}/{}/{}",
-                        self.scope,
-                        change.kind(),
-                        change.subject(&self.store)
-                    ),
-                    change: sealed,
-                })
-                .await?;
-            match tokio::time::timeout(APPLY_WAIT, self.applied.reached(at.partition, at.offset))
-                .await
-            {
-                Ok(true) => Ok(()),
-                _ => Err(ServiceError::Deadline("管理数据未在时限内生效")),
-            }
+            Ok(true) => Ok(()),
+            _ => Err(ServiceError::Deadline("管理数据未在时限内生效")),
         }
     }
 }

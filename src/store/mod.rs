@@ -52,6 +52,17 @@ pub enum StoreError {
     WrongKey(String),
 }
 
+impl StoreError {
+    /// The value itself is bad (does not decode or open): reading it again
+    /// gives the same answer, unlike a failing disk.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt(_) | StoreError::Crypto(_) | StoreError::WrongKey(_)
+        )
+    }
+}
+
 /// Handle to the node's trees. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {

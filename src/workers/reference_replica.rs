@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, Record};
 use crate::events::ReferenceChanged;
 use crate::service::reference::{self, Applied};
+use crate::service::ServiceError;
 use crate::store::Store;
 use crate::workers::{consume, Flow, WorkerError};
 
@@ -41,19 +42,17 @@ pub async fn run(r: Replica) {
 impl Replica {
     fn apply(&self, ev: ReferenceChanged, rec: Record) -> Result<Flow, WorkerError> {
         if ev.scope == self.scope {
-            match reference::open(&self.store, &ev) {
-                Ok(change) => {
-                    if let Err(e) = change.apply(&self.store) {
-                        match e {
-                            crate::service::ServiceError::Store(e) => return Err(e.into()),
-                            e => {
-                                tracing::error!(error = %crate::service::chain(&e), kind = %ev.kind, trace_id = %ev.trace_id, "reference change not applicable; skipped")
-                            }
-                        }
-                    }
-                }
+            // a record that does not open (a key this instance lacks) or
+            // does not apply (a bad field) is skipped: retrying cannot help
+            let applied = match reference::open(&self.store, &ev) {
+                Ok(change) => change.apply(&self.store),
+                Err(e) => Err(e),
+            };
+            match applied {
+                Ok(()) => {}
+                Err(ServiceError::Store(e)) if !e.is_corrupt() => return Err(e.into()),
                 Err(e) => {
-                    tracing::error!(error = %crate::service::chain(&e), kind = %ev.kind, trace_id = %ev.trace_id, "reference change does not open here (a key this instance does not hold?); skipped")
+                    tracing::error!(error = %crate::service::chain(&e), kind = %ev.kind, trace_id = %ev.trace_id, "reference change not applied here; skipped")
                 }
             }
         }

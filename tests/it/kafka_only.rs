@@ -89,11 +89,10 @@ async fn two_ingress_instances_of_one_city_get_their_own_replies() {
     s.reply_partition = Some((app.city_node().reply_partition + 1) % 8);
     let twin = start(s, Roles::City).await;
     let twin_url = twin.city_url().unwrap();
-    // each instance has its own data dir, so its own registered terminal
-    let twin_terminal = app
-        .register(&twin_url, "t-terminal", "terminal", json!({}))
-        .await;
-    let terminals = [app.signers.get("terminal").unwrap().clone(), twin_terminal];
+    // the terminal app registered at the first instance reached the twin
+    // (akm.reference, the city's scope): one terminal signs for both
+    let terminal = app.signers.get("terminal").unwrap().clone();
+    let terminals = [terminal.clone(), terminal];
     let urls = [app.city(), twin_url];
     let mut calls = Vec::new();
     for i in 0..6 {
