@@ -57,19 +57,29 @@ impl Change {
     }
 
     /// What the change is about, without personal data (an ID number only
-    /// as its keyed index): with scope and kind, the compaction key.
+    /// as its keyed index): after the scope, the compaction key.
     fn subject(&self, store: &Store) -> String {
         match self {
-            Change::Resident { resident } => store.keys().index(resident.idcard_no.expose()),
+            Change::Resident { resident } => {
+                format!(
+                    "resident/{}",
+                    store.keys().index(resident.idcard_no.expose())
+                )
+            }
             Change::Card {
                 idcard_no,
                 target_type,
                 ..
-            } => format!("{}/{target_type}", store.keys().index(idcard_no.expose())),
-            Change::Config { config } => format!("{}/{}", config.belongarea, config.target_type),
+            } => format!(
+                "card/{}/{target_type}",
+                store.keys().index(idcard_no.expose())
+            ),
+            Change::Config { config } => {
+                format!("config/{}/{}", config.belongarea, config.target_type)
+            }
             // an app and its removal share a key: compaction keeps the last
-            Change::App { app } => app.app_id.clone(),
-            Change::AppRemoved { app_id } => app_id.clone(),
+            Change::App { app } => format!("app/{}", app.app_id),
+            Change::AppRemoved { app_id } => format!("app/{app_id}"),
         }
     }
 
@@ -152,29 +162,29 @@ impl Reference {
         let Some(bus) = &self.bus else {
             return change.apply(&self.store);
         };
-        let sealed = self
-            .store
-            .keys()
-            .seal_bytes(&serde_json::to_vec(&change).map_err(StoreError::from)?);
-        let at = bus
-            .send(&ReferenceChanged {
-                trace_id: uuid::Uuid::new_v4().simple().to_string(),
-                scope: self.scope.clone(),
-                kind: change.kind().to_string(),
-                key: format!(
-                    "{}/{}/{}",
-                    self.scope,
-                    change.kind(),
-                    change.subject(&self.store)
-                ),
-                change: sealed,
-            })
-            .await?;
+        let at = bus.send(&self.event(&change)?).await?;
         match tokio::time::timeout(APPLY_WAIT, self.applied.reached(at.partition, at.offset)).await
         {
             Ok(true) => Ok(()),
             _ => Err(ServiceError::Deadline("管理数据未在时限内生效")),
         }
+    }
+}
+
+impl Reference {
+    /// The record of `change`: sealed whole, keyed without personal data.
+    fn event(&self, change: &Change) -> Result<ReferenceChanged, ServiceError> {
+        let sealed = self
+            .store
+            .keys()
+            .seal_bytes(&serde_json::to_vec(change).map_err(StoreError::from)?);
+        Ok(ReferenceChanged {
+            trace_id: uuid::Uuid::new_v4().simple().to_string(),
+            scope: self.scope.clone(),
+            kind: change.kind().to_string(),
+            key: format!("{}/{}", self.scope, change.subject(&self.store)),
+            change: sealed,
+        })
     }
 }
 
@@ -224,4 +234,93 @@ pub fn open(store: &Store, ev: &ReferenceChanged) -> Result<Change, ServiceError
         .open_bytes(&ev.change)
         .map_err(ServiceError::Sealed)?;
     Ok(serde_json::from_slice(&plain).map_err(StoreError::from)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{CipherKind, DataKey, Keyring};
+    use crate::domain::{PersonName, Phone};
+    use crate::durability::Durable;
+
+    const ID: &str = "340102199003073238";
+
+    fn store(dir: &std::path::Path) -> Store {
+        let durable = Durable::open(dir).unwrap();
+        let key = DataKey::parse(
+            CipherKind::Aes256Gcm,
+            &DataKey::generate(CipherKind::Aes256Gcm),
+        )
+        .unwrap();
+        Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_travels_sealed_keyed_without_personal_data_and_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let reference = Reference {
+            scope: "province".into(),
+            ..Reference::local(store.clone())
+        };
+        let idcard_no = IdcardNo::parse(ID).unwrap();
+        let changes = [
+            Change::Resident {
+                resident: Resident {
+                    idcard_no: idcard_no.clone(),
+                    name: PersonName::parse("张三").unwrap(),
+                    user_phone: Phone::parse("15665439684").unwrap(),
+                    health_level: "1".into(),
+                    data_source: "1".into(),
+                    universal_auth: true,
+                },
+            },
+            Change::Card {
+                idcard_no: idcard_no.clone(),
+                target_type: "3401002".into(),
+                card: FusedCard {
+                    target_id: "EHC-0001".into(),
+                    target_object: String::new(),
+                },
+            },
+        ];
+        for change in changes {
+            let ev = reference.event(&change).unwrap();
+            let wire = format!("{} {} {}", ev.key, ev.kind, ev.change);
+            for plain in [ID, "张三", "15665439684", "EHC-0001"] {
+                assert!(!wire.contains(plain), "{plain} in {wire}");
+            }
+            assert!(ev.key.starts_with("province/"), "{}", ev.key);
+            assert_eq!(open(&store, &ev).unwrap(), change);
+            // a local reference (no bus) applies at once
+            reference.write(change).await.unwrap();
+        }
+        assert_eq!(
+            store.resident(&idcard_no).unwrap().unwrap().name.expose(),
+            "张三"
+        );
+        let t = TargetType::parse("3401002").unwrap();
+        assert_eq!(
+            store.card(&idcard_no, &t).unwrap().unwrap().target_id,
+            "EHC-0001"
+        );
+        // an app and its removal share a key: compaction keeps the last
+        let app = |id: &str| AppRecord {
+            app_id: id.into(),
+            kind: crate::domain::app::AppKind::Terminal,
+            scopes: crate::domain::app::Scopes::default(),
+            rate_limit: 0,
+            secrets: Vec::new(),
+        };
+        let put = reference.event(&Change::App { app: app("t-1") }).unwrap();
+        let removed = reference
+            .event(&Change::AppRemoved {
+                app_id: "t-1".into(),
+            })
+            .unwrap();
+        assert_eq!(put.key, "province/app/t-1");
+        assert_eq!(removed.key, put.key);
+    }
 }
