@@ -147,6 +147,8 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
             "alerts": api.alerts.list(),
             "pending": api.transcode.pending.len(),
             "outbox": store.outbox_len(),
+            // how far this instance has applied akm.reference, by partition
+            "referenceApplied": api.admin.reference.applied.progress(),
         })),
     )
 }

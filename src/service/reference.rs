@@ -116,6 +116,12 @@ impl Applied {
         });
     }
 
+    /// Per partition, the next offset the replica will apply (what it has
+    /// restored and followed so far).
+    pub fn progress(&self) -> HashMap<u32, u64> {
+        self.0.borrow().clone()
+    }
+
     /// Wait until the record at `offset` of `partition` is applied.
     pub async fn reached(&self, partition: u32, offset: u64) -> bool {
         let mut rx = self.0.subscribe();

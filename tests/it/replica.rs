@@ -188,4 +188,16 @@ async fn a_reference_change_of_this_scope_applies_here() {
         node.store.resident(&li).unwrap().unwrap().name.expose(),
         "李四"
     );
+    // /readyz shows how far the replica has applied the topic
+    let ready: Value = app
+        .http
+        .get(format!("{}/readyz", app.province()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let applied = ready["referenceApplied"]["0"].as_u64().unwrap_or(0);
+    assert!(applied >= 2, "{ready}");
 }
