@@ -149,6 +149,8 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
             "outbox": store.outbox_len(),
             // how far this instance has applied akm.reference, by partition
             "referenceApplied": api.admin.reference.applied.progress(),
+            // the partitions this instance's group members hold, by topic and group
+            "partitions": api.admin.reference.bus.as_ref().map(|b| b.owned().snapshot()).unwrap_or_default(),
         })),
     )
 }

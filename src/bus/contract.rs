@@ -80,6 +80,9 @@ pub trait BusConsumer: Send {
     /// Mark `record` and everything before it in its partition as done.
     fn commit(&mut self, record: &Record) -> Result<(), BusError>;
 
+    /// The partitions this consumer holds now, sorted.
+    fn owned(&self) -> Vec<u32>;
+
     /// Stop delivering `partition` until [`BusConsumer::resume`].
     fn pause(&mut self, partition: u32) -> Result<(), BusError>;
 

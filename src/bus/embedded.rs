@@ -432,6 +432,12 @@ impl BusConsumer for EmbeddedConsumer {
         }
     }
 
+    fn owned(&self) -> Vec<u32> {
+        let mut p: Vec<u32> = self.positions.keys().copied().collect();
+        p.sort_unstable();
+        p
+    }
+
     fn commit(&mut self, r: &Record) -> Result<(), BusError> {
         if let Some(group) = &self.group {
             let in_memory = self

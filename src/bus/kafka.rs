@@ -491,6 +491,21 @@ impl BusConsumer for KafkaConsumer {
         self.assigned.clone()
     }
 
+    fn owned(&self) -> Vec<u32> {
+        let mut p: Vec<u32> = self
+            .consumer
+            .assignment()
+            .map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| e.partition().max(0) as u32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        p.sort_unstable();
+        p
+    }
+
     fn pause(&mut self, partition: u32) -> Result<(), BusError> {
         self.consumer
             .pause(&self.partition_list(partition))

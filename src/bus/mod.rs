@@ -13,6 +13,7 @@ mod message;
 mod partition;
 pub mod topics;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use channel::Channel;
@@ -46,6 +47,49 @@ enum Backends {
 pub struct Bus {
     backend: Backends,
     topics: Topics,
+    /// The partitions this process's group members hold (`/readyz`).
+    owned: Owned,
+}
+
+/// The partitions each group member of a process holds, by
+/// `<topic> <group>` and member.
+#[derive(Debug, Clone, Default)]
+pub struct Owned(Arc<std::sync::Mutex<Holdings>>);
+
+/// By `<topic> <group>`, each member's partitions.
+type Holdings = BTreeMap<String, BTreeMap<u64, Vec<u32>>>;
+
+impl Owned {
+    fn map(&self) -> std::sync::MutexGuard<'_, Holdings> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Member `member` of `group` on `topic` holds `partitions` (none: it left).
+    pub fn report(&self, topic: &str, group: &str, member: u64, partitions: Vec<u32>) {
+        let mut m = self.map();
+        let key = format!("{topic} {group}");
+        let members = m.entry(key.clone()).or_default();
+        if partitions.is_empty() {
+            members.remove(&member);
+        } else {
+            members.insert(member, partitions);
+        }
+        if members.is_empty() {
+            m.remove(&key);
+        }
+    }
+
+    /// By `<topic> <group>`, the partitions this process holds, sorted.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u32>> {
+        self.map()
+            .iter()
+            .map(|(k, members)| {
+                let mut all: Vec<u32> = members.values().flatten().copied().collect();
+                all.sort_unstable();
+                (k.clone(), all)
+            })
+            .collect()
+    }
 }
 
 impl Bus {
@@ -60,6 +104,7 @@ impl Bus {
         Ok(Bus {
             backend: Backends::Embedded(bus),
             topics,
+            owned: Owned::default(),
         })
     }
 
@@ -74,6 +119,7 @@ impl Bus {
         Ok(Bus {
             backend: Backends::Kafka(bus),
             topics,
+            owned: Owned::default(),
         })
     }
 
@@ -83,6 +129,11 @@ impl Bus {
             Backends::Embedded(_) => "embedded",
             Backends::Kafka(_) => "kafka",
         }
+    }
+
+    /// The partitions this process's group members hold.
+    pub fn owned(&self) -> &Owned {
+        &self.owned
     }
 
     /// The topic names of this deployment.
@@ -189,6 +240,13 @@ impl BusConsumer for Consumer {
         match self {
             Consumer::Embedded(c) => c.assigned(),
             Consumer::Kafka(c) => c.assigned(),
+        }
+    }
+
+    fn owned(&self) -> Vec<u32> {
+        match self {
+            Consumer::Embedded(c) => c.owned(),
+            Consumer::Kafka(c) => c.owned(),
         }
     }
 }

@@ -139,6 +139,16 @@ pub async fn consume_window<E, F, Fut>(
     };
     let mut lanes: HashMap<u32, Lane> = HashMap::new();
     let mut running = FuturesUnordered::new();
+    // what this member holds, for /readyz: looked at every second, and
+    // forgotten when the member ends (however it ends)
+    let holding = Holding {
+        owned: bus.owned().clone(),
+        topic: name.clone(),
+        group: group.to_string(),
+        member: rand::random(),
+    };
+    let mut look = tokio::time::interval(Duration::from_secs(1));
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let next_due = lanes
             .values()
@@ -188,6 +198,7 @@ pub async fn consume_window<E, F, Fut>(
                     }
                 }
             }
+            _ = look.tick() => holding.report(consumer.owned()),
             _ = sleep_until(next_due) => {
                 let now = Instant::now();
                 for lane in lanes.values_mut() {
@@ -226,6 +237,27 @@ pub async fn consume_window<E, F, Fut>(
                 }
             },
         }
+    }
+}
+
+/// A group member's entry in the bus's [`crate::bus::Owned`].
+struct Holding {
+    owned: crate::bus::Owned,
+    topic: String,
+    group: String,
+    member: u64,
+}
+
+impl Holding {
+    fn report(&self, partitions: Vec<u32>) {
+        self.owned
+            .report(&self.topic, &self.group, self.member, partitions);
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.report(Vec::new());
     }
 }
 

@@ -540,3 +540,46 @@ async fn a_window_handles_a_partition_at_once_and_commits_in_order() {
     let _ = worker.await;
     assert_eq!(*third.lock().unwrap(), vec!["W6".to_string()]);
 }
+
+/// The group members of a process report the partitions they hold (what
+/// `/readyz` shows): two members hold every partition of the topic once
+/// between them; when one leaves, its entry goes and the other takes all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_report_the_partitions_they_hold() {
+    let (bus, _dir) = test_bus().await;
+    let topic = bus.topics().name(akm::bus::Topic::Trade);
+    let key = format!("{topic} holding");
+    let all: Vec<u32> = (0..bus.partitions(&topic).unwrap()).collect();
+    let held = |bus: &Bus| {
+        bus.owned()
+            .snapshot()
+            .get(&key)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let until = |want: Vec<u32>, what: &'static str| {
+        let bus = bus.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while held(&bus) != want {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what}: held {:?}",
+                    held(&bus)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let (_release, hold) = tokio::sync::watch::channel(true);
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (first, a) = windowed(&bus, "holding", seen.clone(), "", hold.clone());
+    let (second, b) = windowed(&bus, "holding", seen.clone(), "", hold.clone());
+    until(all.clone(), "two members").await;
+    second.cancel();
+    let _ = b.await;
+    until(all.clone(), "one member after the other left").await;
+    first.cancel();
+    let _ = a.await;
+    until(Vec::new(), "no member").await;
+}

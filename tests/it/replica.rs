@@ -200,4 +200,29 @@ async fn a_reference_change_of_this_scope_applies_here() {
         .unwrap();
     let applied = ready["referenceApplied"]["0"].as_u64().unwrap_or(0);
     assert!(applied >= 2, "{ready}");
+    // and the partitions its members hold: the replica holds the topic's one
+    let topic = node.bus.topics().name(akm::bus::Topic::Reference);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ready: Value = app
+            .http
+            .get(format!("{}/readyz", app.province()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let held = ready["partitions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find(|(k, _)| k.starts_with(&format!("{topic} akm-reference-replica-")))
+            .map(|(_, v)| v.clone());
+        if held == Some(json!([0])) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
