@@ -357,6 +357,8 @@ impl Wiring {
             s.auth == AuthMode::On,
             subject_key.clone(),
         ));
+        // this instance: its replicas' groups are its own
+        let instance = store.instance_id()?;
         let reference = Reference {
             store: store.clone(),
             bus: Some(bus.clone()),
@@ -368,7 +370,7 @@ impl Wiring {
                 bus: bus.clone(),
                 store: store.clone(),
                 scope: node_id.clone(),
-                instance: store.instance_id()?,
+                instance: instance.clone(),
                 applied: reference.applied.clone(),
                 cancel: cancel.clone(),
             };
@@ -377,7 +379,6 @@ impl Wiring {
             });
             // serve once the scope's reference data is here (a new or wiped
             // instance restores it from the topic first)
-            let instance = store.instance_id()?;
             let restored = crate::service::reference::caught_up(
                 &bus,
                 &reference.applied,
@@ -576,7 +577,7 @@ impl Wiring {
                         bus: bus.clone(),
                         store: store.clone(),
                         clock: clock.clone(),
-                        instance: store.instance_id()?,
+                        instance: instance.clone(),
                         cancel: cancel.clone(),
                     };
                     self.supervise(&format!("{role}/qr-replica"), &cancel, move || {

@@ -49,6 +49,18 @@ async fn decode_when_there(
     }
 }
 
+/// The province's `/readyz` answer.
+async fn readyz(app: &App) -> Value {
+    app.http
+        .get(format!("{}/readyz", app.province()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_grant_another_instance_published_decodes_here() {
     let app = spawn().await;
@@ -189,30 +201,14 @@ async fn a_reference_change_of_this_scope_applies_here() {
         "李四"
     );
     // /readyz shows how far the replica has applied the topic
-    let ready: Value = app
-        .http
-        .get(format!("{}/readyz", app.province()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = readyz(&app).await;
     let applied = ready["referenceApplied"]["0"].as_u64().unwrap_or(0);
     assert!(applied >= 2, "{ready}");
     // and the partitions its members hold: the replica holds the topic's one
     let topic = node.bus.topics().name(akm::bus::Topic::Reference);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let ready: Value = app
-            .http
-            .get(format!("{}/readyz", app.province()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = readyz(&app).await;
         let held = ready["partitions"]
             .as_object()
             .into_iter()
