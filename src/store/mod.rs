@@ -193,14 +193,14 @@ impl Store {
         self.residents.is_empty() && self.configs.is_empty()
     }
 
-    /// A secret of this node, created on first use and kept (e.g. the key of
-    /// the pseudonymous subject id).
     /// This store's instance id: random at creation, then kept (a wiped
     /// data directory is a new instance).
     pub fn instance_id(&self) -> Result<String, StoreError> {
         Ok(hex::encode(&self.secret("instance")?[..8]))
     }
 
+    /// A secret of this node, created on first use and kept (e.g. the key of
+    /// the pseudonymous subject id).
     pub fn secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         let fresh = rand::random::<[u8; 32]>().to_vec();
         let key = format!("secret/{name}");

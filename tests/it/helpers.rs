@@ -319,15 +319,19 @@ impl App {
             .add_card(ZHANG, HEALTH, "EHC-0001-B", "{\"kid\":1}");
     }
 
+    /// Ask the province for a QR code for a resident; the answer.
+    pub async fn issue_qr(&self, id: &str) -> (u16, Value) {
+        self.post(
+            &self.province(),
+            "/admin/v1/qrcodes",
+            &json!({"idcardNo": id, "authType": "2", "authObject": "face-1"}),
+        )
+        .await
+    }
+
     /// A fresh QR code URL for a resident.
     pub async fn qr(&self, id: &str) -> String {
-        let (s, b) = self
-            .post(
-                &self.province(),
-                "/admin/v1/qrcodes",
-                &json!({"idcardNo": id, "authType": "2", "authObject": "face-1"}),
-            )
-            .await;
+        let (s, b) = self.issue_qr(id).await;
         assert_eq!(s, 200, "{b}");
         b["data"]["qrCodeUrl"].as_str().unwrap().to_string()
     }

@@ -140,13 +140,7 @@ async fn a_qr_code_issued_at_one_province_instance_decodes_at_another() {
     assert_eq!(s, 200, "{b}");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let (s, b) = app
-            .post(
-                &app.province(),
-                "/admin/v1/qrcodes",
-                &json!({"idcardNo": LI, "authType": "2", "authObject": "face-1"}),
-            )
-            .await;
+        let (s, b) = app.issue_qr(LI).await;
         if s == 200 {
             break;
         }
