@@ -114,6 +114,10 @@ pub struct Settings {
     /// Transcode request-reply deadline (`AKM_TRANSCODE_TIMEOUT_MS`).
     #[serde(rename = "transcode_timeout_ms", with = "millis")]
     pub transcode_timeout: Duration,
+    /// Callback request-reply deadline: the owner of the trade's key
+    /// decides and publishes within it (`AKM_CALLBACK_TIMEOUT_MS`).
+    #[serde(rename = "callback_timeout_ms", with = "millis")]
+    pub callback_timeout: Duration,
     /// QR token lifetime (`AKM_QR_TTL_SECONDS`).
     #[serde(rename = "qr_ttl_seconds", with = "seconds")]
     pub qr_ttl: Duration,
@@ -284,6 +288,7 @@ impl Default for Settings {
             kafka_brokers: "127.0.0.1:9092".into(),
             topic_prefix: String::new(),
             transcode_timeout: Duration::from_millis(3000),
+            callback_timeout: Duration::from_millis(10_000),
             qr_ttl: Duration::from_secs(300),
             demo: None,
             auth: AuthMode::On,
@@ -413,6 +418,9 @@ impl Settings {
         }
         if self.max_connections == 0 || self.max_inflight == 0 {
             return Err(ConfigError("max_connections (AKM_MAX_CONNECTIONS) and max_inflight (AKM_MAX_INFLIGHT) must be > 0".into()));
+        }
+        if self.callback_timeout.is_zero() || self.request_timeout <= self.callback_timeout {
+            return Err(ConfigError("callback_timeout_ms (AKM_CALLBACK_TIMEOUT_MS) must be > 0 and below request_timeout_ms (AKM_REQUEST_TIMEOUT_MS)".into()));
         }
         if self.request_timeout <= self.transcode_timeout {
             return Err(ConfigError("request_timeout_ms (AKM_REQUEST_TIMEOUT_MS) must exceed transcode_timeout_ms (AKM_TRANSCODE_TIMEOUT_MS)".into()));

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::edge::Edge;
 use crate::api::server::{self, ConnLimits};
 use crate::api::state::{NodeApi, ProvinceApi};
-use crate::bus::{Bus, Topic, Topics};
+use crate::bus::{Bus, Channel, Topic, Topics};
 use crate::clients::province::ProvinceClient;
 use crate::clients::{Alerts, Signing};
 use crate::clock::{self, SharedClock};
@@ -24,14 +24,19 @@ use crate::config::{AuthMode, BusKind, Settings};
 use crate::crypto::{CipherKind, DataKey, Keyring};
 use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::durability::Durable;
+use crate::events::{CallbackReplied, TranscodeReplied};
 use crate::service::admin::Admin;
+use crate::service::applied::{Applied, Restore};
 use crate::service::apps::{self, Apps};
+use crate::service::callback::CallbackIngress;
 use crate::service::decode::Decoder;
 use crate::service::gate::Gate;
+use crate::service::pending::Answer;
 use crate::service::pending::Pending;
 use crate::service::qr::QrIssuer;
-use crate::service::reference::{Applied, Reference};
+use crate::service::reference::Reference;
 use crate::service::sources::{ConfigSource, IdentitySource, ProvinceAnswers};
+use crate::service::state_log::StateLog;
 use crate::service::trade::{Emitter, TradeDesk};
 use crate::service::transcode::{TranscodeIngress, Transcoder};
 use crate::signing::{SignMethod, Signer};
@@ -41,7 +46,9 @@ use crate::workers::forwarder::{self, Forwarder};
 use crate::workers::notifier::{self, Notifier};
 use crate::workers::retry::Schedule;
 use crate::workers::supervise::{supervise, TaskHealth};
-use crate::workers::{qr_replica, reference_replica, relay, replies, transcoder};
+use crate::workers::{
+    callbacks, qr_replica, reference_replica, relay, replies, state_replica, transcoder,
+};
 
 /// Which roles this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,7 +67,7 @@ pub struct RunningNode {
     pub addr: SocketAddr,
     pub bus: Bus,
     pub store: Store,
-    pub pending: Arc<Pending>,
+    pub pending: Arc<Pending<TranscodeReplied>>,
     /// The reply partition this ingress owns.
     pub reply_partition: u32,
     /// Admin writes to every instance of this node's scope.
@@ -345,6 +352,20 @@ impl Wiring {
             }
         };
         let pending = Arc::new(Pending::new(s.max_pending));
+        let callback_pending = Arc::new(Pending::<CallbackReplied>::new(s.max_pending));
+        let callback_replies = bus.partitions(&bus.topics().name(Topic::CallbackReply))?;
+        anyhow::ensure!(
+            reply_partition < callback_replies,
+            "akm.callback.reply has {callback_replies} partitions, fewer than akm.transcode.reply: declare as many"
+        );
+        let (requests, changelog) = (
+            bus.partitions(&bus.topics().name(Topic::CallbackRequest))?,
+            bus.partitions(&bus.topics().name(Topic::CallbackState))?,
+        );
+        anyhow::ensure!(
+            requests == changelog,
+            "akm.callback.request ({requests}) and akm.callback.state ({changelog}) must have as many partitions: a key's acceptance goes to its request's partition number"
+        );
         // The audit's pseudonyms: the province's subject key; a city without
         // one keeps a key of its own.
         let subject_key = match &self.subject {
@@ -377,22 +398,26 @@ impl Wiring {
             self.supervise(&format!("{role}/reference-replica"), &cancel, move || {
                 reference_replica::run(replica.clone())
             });
-            // serve once the scope's reference data is here (a new or wiped
-            // instance restores it from the topic first)
-            let restored = crate::service::reference::caught_up(
-                &bus,
-                &reference.applied,
-                &instance,
-                Duration::from_secs(60),
-            )
-            .await?;
-            if !restored {
-                tracing::warn!(
-                    role,
-                    "reference data not restored from akm.reference after 60 s; serving anyway"
-                );
-            }
         }
+        let state = StateLog {
+            bus: bus.clone(),
+            scope: node_id.clone(),
+            applied: Applied::default(),
+        };
+        {
+            let replica = state_replica::Replica {
+                bus: bus.clone(),
+                store: store.clone(),
+                scope: node_id.clone(),
+                instance: instance.clone(),
+                applied: state.applied.clone(),
+                cancel: cancel.clone(),
+            };
+            self.supervise(&format!("{role}/state-replica"), &cancel, move || {
+                state_replica::run(replica.clone())
+            });
+        }
+        let restore = Restore::default();
         let apps = Apps {
             store: store.clone(),
             clock: clock.clone(),
@@ -431,14 +456,17 @@ impl Wiring {
                 timeout: s.transcode_timeout,
             },
             configs: configs.clone(),
-            trades: TradeDesk {
-                store: store.clone(),
-                topics: bus.topics().clone(),
-                configs: configs.clone(),
-                emitter,
-                relay: relay_wake.clone(),
+            callbacks: CallbackIngress {
+                bus: bus.clone(),
+                pending: callback_pending.clone(),
+                reply_partition,
+                node_id: node_id.clone(),
+                timeout: s.callback_timeout,
                 clock: clock.clone(),
+                keys: self.keys.clone(),
             },
+            state: state.clone(),
+            restore: restore.clone(),
             transcode: TranscodeIngress {
                 bus: bus.clone(),
                 pending: pending.clone(),
@@ -455,44 +483,26 @@ impl Wiring {
             tasks: self.health.clone(),
         });
 
-        // The reply partition is owned before the listener serves.
-        let listen_replies = replies::listen(
-            bus.clone(),
-            pending.clone(),
+        // The reply partitions are owned before the listener serves.
+        self.replies(role, &bus, pending.clone(), reply_partition, &cancel)
+            .await?;
+        self.replies(
+            role,
+            &bus,
+            callback_pending.clone(),
             reply_partition,
-            cancel.clone(),
+            &cancel,
         )
         .await?;
-        let first = Arc::new(std::sync::Mutex::new(Some(Box::pin(listen_replies))));
-        {
-            let (bus, pending, cancel2) = (bus.clone(), pending.clone(), cancel.clone());
-            self.supervise(&format!("{role}/replies"), &cancel, move || {
-                let (first, bus, pending, cancel) =
-                    (first.clone(), bus.clone(), pending.clone(), cancel2.clone());
-                async move {
-                    let assigned = first.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    match assigned {
-                        Some(listening) => listening.await,
-                        // a restart owns the partition again, from its end
-                        None => {
-                            match replies::listen(bus, pending, reply_partition, cancel).await {
-                                Ok(listening) => listening.await,
-                                Err(e) => {
-                                    tracing::error!(error = %e, "reply partition not assigned")
-                                }
-                            }
-                        }
-                    }
-                }
-            });
-        }
         {
             let (store, bus, cancel2) = (store.clone(), bus.clone(), cancel.clone());
+            let (restore, relay_wake) = (restore.clone(), relay_wake.clone());
             self.supervise(&format!("{role}/relay"), &cancel, move || {
                 relay::run(
                     store.clone(),
                     bus.clone(),
                     relay_wake.clone(),
+                    restore.clone(),
                     cancel2.clone(),
                 )
             });
@@ -500,7 +510,7 @@ impl Wiring {
         let worker = transcoder::Worker {
             bus: bus.clone(),
             transcoder: Arc::new(Transcoder {
-                configs,
+                configs: configs.clone(),
                 identity,
                 http: http.clone(),
                 clock: clock.clone(),
@@ -516,6 +526,28 @@ impl Wiring {
             let (worker, ready_tx) = (worker.clone(), ready_tx.clone());
             self.supervise(&format!("{role}/transcoder-{i}"), &cancel, move || {
                 transcoder::run(worker.clone(), ready_tx.clone())
+            });
+        }
+        let owner = callbacks::Owner {
+            bus: bus.clone(),
+            desk: TradeDesk {
+                store: store.clone(),
+                topics: bus.topics().clone(),
+                configs: configs.clone(),
+                emitter,
+                relay: relay_wake.clone(),
+                clock: clock.clone(),
+                state: state.clone(),
+            },
+            node_id: node_id.clone(),
+            keys: self.keys.clone(),
+            limit: Arc::new(Semaphore::new(s.transcode_concurrency)),
+            cancel: cancel.clone(),
+        };
+        for i in 0..s.workers {
+            let owner = owner.clone();
+            self.supervise(&format!("{role}/callbacks-{i}"), &cancel, move || {
+                callbacks::run(owner.clone(), None)
             });
         }
         let qr = match &spec {
@@ -559,6 +591,7 @@ impl Wiring {
                     unrecorded: Arc::default(),
                     pushing: Arc::default(),
                     window: s.worker_window,
+                    state: state.clone(),
                 };
                 for i in 0..s.workers {
                     let n = n.clone();
@@ -666,7 +699,22 @@ impl Wiring {
             )),
         ));
         self.stores.push(store.clone());
-        tracing::info!(role, %addr, data_dir = %dir.display(), bus = bus.backend(), reply_partition, "listening");
+        tracing::info!(role, %addr, data_dir = %dir.display(), bus = bus.backend(), reply_partition, "listening; restoring state from the bus");
+        // /readyz answers 503, and the services 5003, until the scope's
+        // reference data and callback state are here (a new or wiped
+        // instance restores them from the topics first)
+        let restored =
+            crate::service::reference::caught_up(&bus, &reference.applied, &instance, RESTORE_WAIT)
+                .await?
+                && state.restored(&instance, RESTORE_WAIT).await?;
+        if !restored {
+            tracing::warn!(
+                role,
+                "state not restored from the bus after {RESTORE_WAIT:?}; serving anyway"
+            );
+        }
+        restore.finish();
+        tracing::info!(role, %addr, "restored; ready");
         Ok((
             RunningNode {
                 node_id,
@@ -681,6 +729,9 @@ impl Wiring {
         ))
     }
 }
+
+/// How long start-up waits for a restore before it serves anyway.
+const RESTORE_WAIT: Duration = Duration::from_secs(60);
 
 /// The data keys: `AKM_DATA_KEY`, else `AKM_DATA_KEY_FILE`, else (role
 /// `all`, the demo) a key file the data directory keeps; older keys from
@@ -833,6 +884,39 @@ async fn trim_audit(store: Store, clock: SharedClock, days: u32, cancel: Cancell
 impl Wiring {
     /// Spawn a supervised task (restarted with backoff if it ends before
     /// `cancel`).
+    /// Own `partition` of `R`'s reply topic and hand its replies to
+    /// `pending`; the first listener is assigned before this returns (no
+    /// reply published after start is missed), a restart assigns again.
+    async fn replies<R: Channel + Answer>(
+        &mut self,
+        role: &str,
+        bus: &Bus,
+        pending: Arc<Pending<R>>,
+        partition: u32,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let first =
+            replies::listen(bus.clone(), pending.clone(), partition, cancel.clone()).await?;
+        let first = Arc::new(std::sync::Mutex::new(Some(Box::pin(first))));
+        let (bus, cancel2) = (bus.clone(), cancel.clone());
+        let name = format!("{role}/replies/{}", R::TOPIC.base());
+        self.supervise(&name, cancel, move || {
+            let (first, bus, pending, cancel) =
+                (first.clone(), bus.clone(), pending.clone(), cancel2.clone());
+            async move {
+                let assigned = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+                match assigned {
+                    Some(listening) => listening.await,
+                    None => match replies::listen(bus, pending, partition, cancel).await {
+                        Ok(listening) => listening.await,
+                        Err(e) => tracing::error!(error = %e, "reply partition not assigned"),
+                    },
+                }
+            }
+        });
+        Ok(())
+    }
+
     fn supervise<F, Fut>(&mut self, name: &str, cancel: &CancellationToken, make: F)
     where
         F: Fn() -> Fut + Send + 'static,

@@ -41,6 +41,7 @@ pub async fn decode(
     Extension(meta): Extension<Meta>,
     Body(q): Body<CodeQuery>,
 ) -> Result<Envelope<Identity>, ApiError> {
+    api.restore.check()?;
     let answer = api.decoder.decode(&q).await;
     let (subject, code) = match &answer {
         Ok(who) => (api.gate.subject(&who.idcard_no), "200"),
@@ -57,6 +58,7 @@ pub async fn transcode(
     Extension(meta): Extension<Meta>,
     Body(input): Body<TranscodeInput>,
 ) -> Result<Envelope<Vec<TargetCode>>, ApiError> {
+    api.restore.check()?;
     let q = input.query.clone();
     let (answer, subject) = api.transcode.transcode(input).await;
     let code = answer.as_ref().map_or_else(|e| e.code().code(), |_| "200");
@@ -70,8 +72,9 @@ pub async fn callback(
     State(api): State<Arc<NodeApi>>,
     Body(t): Body<TradeReport>,
 ) -> Result<Envelope<()>, ApiError> {
+    api.restore.check()?;
     let trace = uuid::Uuid::new_v4().simple().to_string();
-    Ok(match api.trades.accept(&t, &trace).await? {
+    Ok(match api.callbacks.accept(&t, &trace).await? {
         Outcome::New => Envelope::done("消息回传成功"),
         Outcome::Duplicate => Envelope::done("重复的消息回传（该tradeNo已接收），已忽略"),
     })
@@ -83,6 +86,7 @@ pub async fn config_query(
     State(api): State<Arc<NodeApi>>,
     Body(q): Body<ConfigQuery>,
 ) -> Result<Envelope<TranscodeConfig>, ApiError> {
+    api.restore.check()?;
     let config = api
         .configs
         .check_target(&q.city, &q.target, None, true, api.decoder.timeout)
@@ -131,7 +135,8 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     } else {
         "ok"
     };
-    let ready = storage == "ok" && down.is_empty();
+    let restoring = !api.restore.is_done();
+    let ready = storage == "ok" && down.is_empty() && !restoring;
     let status = if ready {
         axum::http::StatusCode::OK
     } else {
@@ -143,12 +148,16 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
             "ready": ready,
             "role": api.role,
             "storage": storage,
+            // reference data and callback state still coming from the bus
+            "restoring": restoring,
             "tasksDown": down,
             "alerts": api.alerts.list(),
             "pending": api.transcode.pending.len(),
             "outbox": store.outbox_len(),
             // how far this instance has applied akm.reference, by partition
             "referenceApplied": api.admin.reference.applied.progress(),
+            // how far this instance has applied akm.callback.state, by partition
+            "stateApplied": api.state.applied.progress(),
             // the partitions this instance's group members hold, by topic and group
             "partitions": api.admin.reference.bus.as_ref().map(|b| b.owned().snapshot()).unwrap_or_default(),
         })),

@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use crate::clients::Alerts;
 use crate::service::admin::Admin;
+use crate::service::applied::Restore;
 use crate::service::apps::Apps;
+use crate::service::callback::CallbackIngress;
 use crate::service::decode::Decoder;
 use crate::service::gate::Gate;
 use crate::service::qr::QrIssuer;
 use crate::service::sources::ConfigSource;
-use crate::service::trade::TradeDesk;
+use crate::service::state_log::StateLog;
 use crate::service::transcode::TranscodeIngress;
 
 /// The services every node answers (SPEC §7.2–7.5, configs, health).
@@ -19,7 +21,11 @@ pub struct NodeApi {
     pub role: &'static str,
     pub decoder: Decoder,
     pub configs: ConfigSource,
-    pub trades: TradeDesk,
+    pub callbacks: CallbackIngress,
+    /// The callbacks' changelog (its replica's progress, for `/readyz`).
+    pub state: StateLog,
+    /// Until restored: `/readyz` 503, the services 5003.
+    pub restore: Restore,
     pub transcode: TranscodeIngress,
     pub admin: Admin,
     pub apps: Apps,

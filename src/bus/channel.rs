@@ -4,8 +4,8 @@
 
 use super::{BusError, Message, Topic, Topics};
 use crate::events::{
-    self, Event, Notification, QrGranted, ReferenceChanged, TradeRecorded, TradeReported,
-    TranscodeReplied, TranscodeRequested,
+    self, CallbackReplied, CallbackRequested, Event, Notification, QrGranted, ReferenceChanged,
+    StateChanged, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
 };
 
 /// An event with a fixed place on the bus.
@@ -113,6 +113,44 @@ impl Channel for QrGranted {
 impl Channel for ReferenceChanged {
     const TOPIC: Topic = Topic::Reference;
     /// Scope, kind and key: compaction keeps the latest change of each.
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+}
+
+impl Channel for CallbackRequested {
+    const TOPIC: Topic = Topic::CallbackRequest;
+    /// The idempotency key: it decides the partition, so one owner decides it.
+    fn key(&self) -> &str {
+        &self.trade_key
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("node", self.node.clone())]
+    }
+}
+
+impl Channel for CallbackReplied {
+    const TOPIC: Topic = Topic::CallbackReply;
+    fn key(&self) -> &str {
+        &self.request_id
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+    fn partition(&self) -> Option<u32> {
+        Some(self.reply_partition.max(0) as u32)
+    }
+}
+
+impl Channel for StateChanged {
+    const TOPIC: Topic = Topic::CallbackState;
+    /// Scope, kind and trade: compaction keeps the latest of each.
     fn key(&self) -> &str {
         &self.key
     }

@@ -70,6 +70,13 @@ pub trait BusBackend: Send + Sync {
 
     /// The next offset of each partition of `topic` (high watermarks).
     fn end_offsets(&self, topic: &str) -> impl Future<Output = Result<Vec<u64>, BusError>> + Send;
+
+    /// The next offset of one partition of `topic` (its high watermark).
+    fn end_offset(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> impl Future<Output = Result<u64, BusError>> + Send;
 }
 
 /// A consumer handed out by a backend.

@@ -324,6 +324,17 @@ impl BusBackend for Arc<EmbeddedBus> {
         let log = self.log(topic)?;
         Ok(log.partitions.iter().map(Partition::next_offset).collect())
     }
+
+    async fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, BusError> {
+        let log = self.log(topic)?;
+        log.partitions
+            .get(partition as usize)
+            .map(Partition::next_offset)
+            .ok_or_else(|| BusError::NoPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
 }
 
 fn next_key(topic: &str, p: u32) -> String {

@@ -458,6 +458,11 @@ impl BusBackend for Arc<KafkaBus> {
     async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         self.end_offsets_inner(topic).await
     }
+
+    async fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, BusError> {
+        self.declared(topic)?;
+        Ok(self.watermarks(topic, partition).await?.1.max(0) as u64)
+    }
 }
 
 /// A Kafka consumer handed out by the bus.

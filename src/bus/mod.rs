@@ -186,6 +186,14 @@ impl Bus {
         }
     }
 
+    /// The next offset of one partition of `topic` (its high watermark).
+    pub async fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, BusError> {
+        match &self.backend {
+            Backends::Embedded(b) => b.end_offset(topic, partition).await,
+            Backends::Kafka(b) => b.end_offset(topic, partition).await,
+        }
+    }
+
     /// How many records `topic` holds in all (sum of high watermarks).
     pub async fn count(&self, topic: &str) -> Result<u64, BusError> {
         Ok(self.end_offsets(topic).await?.iter().sum())

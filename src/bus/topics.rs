@@ -63,10 +63,13 @@ pub enum Topic {
     Notify,
     QrGrants,
     Reference,
+    CallbackRequest,
+    CallbackReply,
+    CallbackState,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 10] = [
         Topic::TranscodeRequest,
         Topic::TranscodeReply,
         Topic::TradeReported,
@@ -74,6 +77,9 @@ impl Topic {
         Topic::Notify,
         Topic::QrGrants,
         Topic::Reference,
+        Topic::CallbackRequest,
+        Topic::CallbackReply,
+        Topic::CallbackState,
     ];
 
     pub fn base(self) -> &'static str {
@@ -85,6 +91,9 @@ impl Topic {
             Topic::Notify => "akm.notify",
             Topic::QrGrants => "akm.qr.grants",
             Topic::Reference => "akm.reference",
+            Topic::CallbackRequest => "akm.callback.request",
+            Topic::CallbackReply => "akm.callback.reply",
+            Topic::CallbackState => "akm.callback.state",
         }
     }
 }

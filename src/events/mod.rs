@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use types::{
-    Notification, QrGranted, ReferenceChanged, TargetCodeRec, TradeRecorded, TradeReported,
-    TranscodeReplied, TranscodeRequested,
+    CallbackReplied, CallbackRequested, Notification, QrGranted, ReferenceChanged, StateChanged,
+    TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
 };
 
 /// The single-object encoding marker.
@@ -120,6 +120,9 @@ event!(TradeRecorded, "TradeRecorded.avsc");
 event!(Notification, "Notification.avsc");
 event!(QrGranted, "QrGranted.avsc");
 event!(ReferenceChanged, "ReferenceChanged.avsc");
+event!(CallbackRequested, "CallbackRequested.avsc");
+event!(CallbackReplied, "CallbackReplied.avsc");
+event!(StateChanged, "StateChanged.avsc");
 
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {

@@ -115,3 +115,53 @@ pub struct ReferenceChanged {
     /// The sealed change (personal data, secrets).
     pub change: String,
 }
+
+/// See `schemas/CallbackRequested.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackRequested {
+    pub request_id: String,
+    pub trace_id: String,
+    pub deadline_ms: i64,
+    pub reply_partition: i32,
+    pub node: String,
+    pub trade_key: String,
+    pub city_no: String,
+    /// Sealed.
+    pub name: String,
+    /// Sealed.
+    pub idcard_no: String,
+    pub target_type: String,
+    /// Sealed.
+    pub target_id: String,
+    pub trade_time: String,
+    pub trade_no: String,
+    pub msg: String,
+    pub trade_state: String,
+}
+
+/// See `schemas/CallbackReplied.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackReplied {
+    pub request_id: String,
+    pub trace_id: String,
+    pub reply_partition: i32,
+    pub err_code: String,
+    pub detail: String,
+    pub duplicate: bool,
+}
+
+/// See `schemas/StateChanged.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChanged {
+    pub trace_id: String,
+    pub scope: String,
+    pub kind: String,
+    pub key: String,
+    pub trade_key: String,
+    pub at: i64,
+    /// Sealed (accepted), else empty.
+    pub digest: String,
+}

@@ -76,6 +76,10 @@ pub enum ServiceError {
     /// (5003; nothing was accepted).
     #[error("storage unavailable: {0}")]
     Unavailable(&'static str),
+    /// This instance is still restoring its state from the bus (5003;
+    /// nothing was taken: another instance or a retry serves it).
+    #[error("restoring: {0}")]
+    Restoring(&'static str),
     /// A sealed field did not open (5000: a key is missing or wrong).
     #[error("sealed field")]
     Sealed(#[source] crate::crypto::CryptoError),
@@ -116,7 +120,7 @@ impl ServiceError {
             CardSystem(_) => ErrCode::CardSystem,
             Province(_) => ErrCode::Province,
             Remote { code, .. } => *code,
-            Unavailable(_) => ErrCode::Unavailable,
+            Unavailable(_) | Restoring(_) => ErrCode::Unavailable,
             // a write or flush that failed or timed out: nothing was
             // accepted, the caller retries
             Store(StoreError::Durability(_) | StoreError::Sled(_) | StoreError::Transaction(_)) => {
@@ -147,6 +151,7 @@ impl ServiceError {
             Province(e) => call_detail("省级安康码平台", e, true),
             Deadline(what) => (*what).to_string(),
             Unavailable(why) => format!("暂时无法持久保存（{why}），未受理，请稍后重试"),
+            Restoring(what) => format!("本实例正在从总线恢复{what}，未受理，请稍后重试"),
             Unauthorized(why) => format!("认证失败：{why}"),
             Replayed(why) => format!("请求已过期或重复提交：{why}"),
             Forbidden(why) => why.clone(),

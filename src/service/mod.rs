@@ -4,7 +4,9 @@
 //! chosen once at start (`sources.rs`, [`trade::Emitter`]).
 
 pub mod admin;
+pub mod applied;
 pub mod apps;
+pub mod callback;
 pub mod decode;
 mod error;
 pub mod gate;
@@ -14,6 +16,7 @@ pub mod pending;
 pub mod qr;
 pub mod reference;
 pub mod sources;
+pub mod state_log;
 pub mod trade;
 pub mod transcode;
 

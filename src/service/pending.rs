@@ -1,4 +1,4 @@
-//! The ingress's transcode requests waiting for their reply, by requestId:
+//! The ingress's requests (transcodes, callbacks) waiting for their reply, by requestId:
 //! bounded (beyond the cap, 4029), and an entry leaves when answered,
 //! timed out or abandoned (the waiter's `Drop`).
 
@@ -8,30 +8,47 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 use super::ServiceError;
-use crate::events::TranscodeReplied;
+use crate::events::{CallbackReplied, TranscodeReplied};
+
+/// A reply to a request of this ingress.
+pub trait Answer: Send + 'static {
+    fn request_id(&self) -> &str;
+}
+
+impl Answer for TranscodeReplied {
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+impl Answer for CallbackReplied {
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+}
 
 /// Requests waiting for their reply.
 #[derive(Debug)]
-pub struct Pending {
-    waiting: Mutex<HashMap<String, oneshot::Sender<TranscodeReplied>>>,
+pub struct Pending<R> {
+    waiting: Mutex<HashMap<String, oneshot::Sender<R>>>,
     cap: usize,
 }
 
 /// A registered wait; dropping it (answer, timeout, client gone) removes the entry.
 #[derive(Debug)]
-pub struct Waiter<'a> {
-    pending: &'a Pending,
+pub struct Waiter<'a, R: Answer> {
+    pending: &'a Pending<R>,
     id: String,
-    pub rx: oneshot::Receiver<TranscodeReplied>,
+    pub rx: oneshot::Receiver<R>,
 }
 
-impl Drop for Waiter<'_> {
+impl<R: Answer> Drop for Waiter<'_, R> {
     fn drop(&mut self) {
         self.pending.lock().remove(&self.id);
     }
 }
 
-impl Pending {
+impl<R: Answer> Pending<R> {
     pub fn new(cap: usize) -> Self {
         Pending {
             waiting: Mutex::new(HashMap::new()),
@@ -39,14 +56,12 @@ impl Pending {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<TranscodeReplied>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<R>>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wait for `id`; 4029 when `cap` requests are already waiting.
-    pub fn register(&self, id: &str) -> Result<Waiter<'_>, ServiceError> {
+    pub fn register(&self, id: &str) -> Result<Waiter<'_, R>, ServiceError> {
         let (tx, rx) = oneshot::channel();
         let mut map = self.lock();
         if map.len() >= self.cap {
@@ -61,8 +76,8 @@ impl Pending {
     }
 
     /// Hand a reply to its waiter; false when nobody waits (late or foreign).
-    pub fn complete(&self, reply: TranscodeReplied) -> bool {
-        match self.lock().remove(&reply.request_id) {
+    pub fn complete(&self, reply: R) -> bool {
+        match self.lock().remove(reply.request_id()) {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,
         }
@@ -84,7 +99,7 @@ mod tests {
 
     #[test]
     fn the_map_is_bounded_and_a_dropped_waiter_leaves_it() {
-        let p = Pending::new(1);
+        let p = Pending::<TranscodeReplied>::new(1);
         let w = p.register("a").unwrap();
         assert_eq!(
             p.register("b").unwrap_err().code(),

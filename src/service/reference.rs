@@ -6,12 +6,9 @@
 //! the same records in the topic's order, the writer included, so all of
 //! them end with the same data whatever was written where.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use super::ServiceError;
 use crate::bus::Bus;
@@ -102,36 +99,7 @@ impl Change {
     }
 }
 
-/// How far this instance's replica has applied `akm.reference`: per
-/// partition, the next offset it will apply.
-#[derive(Debug, Clone, Default)]
-pub struct Applied(Arc<watch::Sender<HashMap<u32, u64>>>);
-
-impl Applied {
-    /// The replica applied the record at `offset` of `partition`.
-    pub fn advance(&self, partition: u32, offset: u64) {
-        self.0.send_modify(|m| {
-            let next = m.entry(partition).or_insert(0);
-            *next = (*next).max(offset + 1);
-        });
-    }
-
-    /// Per partition, the next offset the replica will apply (what it has
-    /// restored and followed so far).
-    pub fn progress(&self) -> HashMap<u32, u64> {
-        self.0.borrow().clone()
-    }
-
-    /// Wait until the record at `offset` of `partition` is applied.
-    pub async fn reached(&self, partition: u32, offset: u64) -> bool {
-        let mut rx = self.0.subscribe();
-        let reached = rx
-            .wait_for(|m| m.get(&partition).is_some_and(|n| *n > offset))
-            .await
-            .is_ok();
-        reached
-    }
-}
+pub use super::applied::Applied;
 
 /// How long an admin write waits for this instance's replica.
 const APPLY_WAIT: Duration = Duration::from_secs(10);

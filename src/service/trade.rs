@@ -1,8 +1,11 @@
-//! Callback (spec 7.4): accept a parsed trade report once. A city turns it
-//! into a TradeReported event to forward; the province into a TradeRecorded
-//! (analytics, pseudonymous) and a Notification (resident). Acceptance
-//! writes the idempotency record and the events' outbox records in one
-//! transaction and waits for the flush before answering.
+//! Callback (spec 7.4), the owner's half: decide a parsed trade report
+//! once. A city turns it into a TradeReported event to forward; the
+//! province into a TradeRecorded (analytics, pseudonymous) and a
+//! Notification (resident). The instance owning the idempotency key's
+//! partition decides (`service/callback.rs` brings it the report):
+//! acceptance writes the idempotency record, the events' and the
+//! changelog's outbox records in one transaction, waits for the flush and
+//! for the changelog record to be published, and only then answers.
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use tokio::sync::Notify;
 
 use super::outbox;
 use super::sources::ConfigSource;
+use super::state_log::StateLog;
 use super::ServiceError;
 use crate::bus::{channel, Topics};
 use crate::clock::SharedClock;
@@ -34,6 +38,11 @@ pub struct TradeReport {
 }
 
 impl TradeReport {
+    /// The idempotency key as text: `cityNo/targetType/tradeNo`.
+    pub fn key_text(&self) -> String {
+        format!("{}/{}/{}", self.city, self.target, self.trade_no)
+    }
+
     /// Digest of the normalised content: equal reports have equal digests.
     pub fn digest(&self) -> Vec<u8> {
         let mut h = Sha256::new();
@@ -54,6 +63,11 @@ impl TradeReport {
         h.finalize().to_vec()
     }
 }
+
+/// The outbox header naming the acceptance (trace id) a record belongs to.
+pub const ACCEPTANCE: &str = "acceptance";
+/// The outbox header naming the trade (`cityNo/targetType/tradeNo`).
+pub const TRADE_KEY: &str = "tradeKey";
 
 /// How acceptance went, for the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +107,13 @@ pub struct TradeDesk {
     /// Wakes the outbox relay.
     pub relay: Arc<Notify>,
     pub clock: SharedClock,
+    /// The changelog of the acceptances.
+    pub state: StateLog,
 }
+
+/// How long an acceptance waits for its changelog record to be published
+/// before it answers 5004 (the report is durable; a retry is a duplicate).
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl TradeDesk {
     /// The outbox records of an accepted report.
@@ -164,36 +184,70 @@ impl TradeDesk {
         Ok(messages.into_iter().map(outbox::record).collect())
     }
 
-    /// Accept a report once: new -> events durable in the outbox; same
-    /// content again -> duplicate; other content under the same tradeNo -> 4007.
-    pub async fn accept(&self, t: &TradeReport, trace: &str) -> Result<Outcome, ServiceError> {
+    /// Decide a report once, as the owner of `partition` (the key's
+    /// request partition): new -> events durable in the outbox and the
+    /// acceptance on the changelog; same content again -> duplicate; other
+    /// content under the same tradeNo -> 4007.
+    pub async fn decide(
+        &self,
+        t: &TradeReport,
+        trace: &str,
+        partition: u32,
+    ) -> Result<Outcome, ServiceError> {
         if !self.configs.knows(&t.target)? {
             return Err(ServiceError::UnknownTarget(t.target.clone()));
         }
         if !self.store.space_ok() {
             return Err(ServiceError::Unavailable("磁盘可用空间低于下限"));
         }
-        let records = self.records(t, trace)?;
-        match self.store.accept_trade(
-            &trade_key(t.city.as_str(), t.target.as_str(), t.trade_no.as_str()),
-            &t.digest(),
-            &records,
-            self.clock.now_ms(),
-        )? {
-            Accepted::New => {
+        let key = trade_key(t.city.as_str(), t.target.as_str(), t.trade_no.as_str());
+        if self.store.trade_acceptance(&key)?.is_none() {
+            // what an earlier owner of the partition accepted is here first
+            self.state.catch_up(partition).await?;
+        }
+        let digest = t.digest();
+        let now = self.clock.now_ms();
+        let mut records = self.records(t, trace)?;
+        let mut acceptance = self.state.accepted(
+            &t.key_text(),
+            trace,
+            self.store.keys().seal_bytes(&digest),
+            now,
+            partition,
+        )?;
+        acceptance.headers.push((ACCEPTANCE.into(), trace.into()));
+        records.push(acceptance);
+        for r in &mut records {
+            r.headers.push((TRADE_KEY.into(), t.key_text()));
+            if !r.headers.iter().any(|(k, _)| k == ACCEPTANCE) {
+                r.headers.push((ACCEPTANCE.into(), trace.into()));
+            }
+        }
+        match self
+            .store
+            .accept_trade(&key, &digest, trace, &records, now)?
+        {
+            (Accepted::New, ids) => {
                 self.store.sync().await?;
                 self.relay.notify_one();
+                // answered once the acceptance is on the changelog: a
+                // retry at any instance, after any rebalance, finds it
+                if let Some(last) = ids.last() {
+                    if !self.store.outbox_wait(*last, PUBLISH_WAIT).await {
+                        return Err(ServiceError::Deadline("回传已受理，但尚未发布，请重试"));
+                    }
+                }
                 tracing::info!(trade_no = %t.trade_no, city = %t.city, target = %t.target, trace_id = trace, "trade accepted");
                 Ok(Outcome::New)
             }
-            Accepted::Duplicate => {
+            (Accepted::Duplicate, _) => {
                 // the first acceptance may not be on disk yet: the same
                 // guarantee before the same answer
                 self.store.sync().await?;
                 tracing::info!(trade_no = %t.trade_no, "duplicate trade report ignored");
                 Ok(Outcome::Duplicate)
             }
-            Accepted::Conflict => Err(ServiceError::TradeConflict(t.trade_no.clone())),
+            (Accepted::Conflict, _) => Err(ServiceError::TradeConflict(t.trade_no.clone())),
         }
     }
 }

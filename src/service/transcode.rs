@@ -32,7 +32,7 @@ pub struct TranscodeInput {
 #[derive(Debug)]
 pub struct TranscodeIngress {
     pub bus: Bus,
-    pub pending: Arc<Pending>,
+    pub pending: Arc<Pending<TranscodeReplied>>,
     /// The reply partition this instance owns.
     pub reply_partition: u32,
     /// This node on a shared bus (`province` or `city-<cityNo>`).

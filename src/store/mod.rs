@@ -27,7 +27,7 @@ use crate::durability::{DurabilityError, Durable};
 pub use apps::{AppRecord, AppSecret};
 pub use audit::{AuditFilter, AuditRecord};
 pub use outbox::{OutboxEntry, OutboxRecord};
-pub use trades::{trade_key, Accepted};
+pub use trades::{trade_key, trade_key_of, Accepted};
 
 /// Failure of the local store.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +69,8 @@ pub struct Store {
     durable: Durable,
     /// The outbox depth, kept as a counter (a tree's `len` walks it).
     outbox_depth: Arc<std::sync::atomic::AtomicI64>,
+    /// Told whenever outbox records are removed (published).
+    outbox_removed: Arc<tokio::sync::Notify>,
     keys: Arc<Keyring>,
     residents: sled::Tree,
     cards: sled::Tree,
@@ -91,6 +93,7 @@ impl Store {
     pub fn open(durable: &Durable, keys: Arc<Keyring>) -> Result<Self, StoreError> {
         let store = Store {
             outbox_depth: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            outbox_removed: Arc::new(tokio::sync::Notify::new()),
             keys,
             residents: durable.tree("residents")?,
             cards: durable.tree("cards")?,

@@ -85,8 +85,28 @@ impl Store {
         {
             self.outbox_depth
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.outbox_removed.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Wait (at most `within`) until outbox entry `id` is gone (published);
+    /// whether it went.
+    pub async fn outbox_wait(&self, id: u64, within: std::time::Duration) -> bool {
+        let gone = async {
+            loop {
+                let removed = self.outbox_removed.notified();
+                tokio::pin!(removed);
+                removed.as_mut().enable();
+                match self.outbox.contains_key(id.to_be_bytes()) {
+                    Ok(false) => return true,
+                    Ok(true) => removed.await,
+                    // the store fails: the relay cannot remove it either
+                    Err(_) => return false,
+                }
+            }
+        };
+        tokio::time::timeout(within, gone).await.unwrap_or(false)
     }
 
     /// The outbox depth (a counter: O(1)).

@@ -1,8 +1,10 @@
-//! Trade idempotency ((cityNo, targetType, tradeNo) -> when, and the sealed
-//! content digest) and the notifier's delivered set, both kept
-//! `AKM_IDEMPOTENCY_DAYS` and then pruned. The idempotency record and the
-//! trade's outbox records are written in one sled transaction, so a trade
-//! is either accepted with all its events or not at all, and never twice.
+//! Trade idempotency ((cityNo, targetType, tradeNo) -> when, which
+//! acceptance, and the sealed content digest) and the notifier's delivered
+//! set, both kept `AKM_IDEMPOTENCY_DAYS` and then pruned. The idempotency
+//! record and the trade's outbox records are written in one sled
+//! transaction, so a trade is either accepted with all its events or not
+//! at all, and never twice. The same entries arrive from the changelog
+//! (`akm.callback.state`) when another instance accepted or delivered.
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -28,10 +30,38 @@ pub fn trade_key(city: &str, target: &str, trade_no: &str) -> Vec<u8> {
     k
 }
 
-fn stamped(now_ms: i64, rest: &[u8]) -> Vec<u8> {
+/// The trade key of its text form `cityNo/targetType/tradeNo` (the
+/// changelog's and the request's); `None` when it has fewer parts.
+pub fn trade_key_of(text: &str) -> Option<Vec<u8>> {
+    let mut parts = text.splitn(3, '/');
+    let (city, target, no) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(trade_key(city, target, no))
+}
+
+/// Marks the value layout that names its acceptance (older values are the
+/// stamp and the sealed digest only; sealed text is never 0xFF).
+const WITH_ACCEPTANCE: u8 = 0xFF;
+
+/// An idempotency value: when, which acceptance (its trace id), the sealed
+/// digest.
+fn trade_value(now_ms: i64, acceptance: &str, sealed_digest: &str) -> Vec<u8> {
     let mut v = now_ms.to_be_bytes().to_vec();
-    v.extend_from_slice(rest);
+    v.push(WITH_ACCEPTANCE);
+    crate::frame::put(&mut v, acceptance.as_bytes());
+    v.extend_from_slice(sealed_digest.as_bytes());
     v
+}
+
+/// The acceptance and the sealed digest of an idempotency value.
+fn trade_parts(v: &[u8]) -> (String, &[u8]) {
+    let rest = v.get(8..).unwrap_or_default();
+    if rest.first() == Some(&WITH_ACCEPTANCE) {
+        let mut r = crate::frame::Reader(&rest[1..]);
+        if let Some(acceptance) = r.string() {
+            return (acceptance, r.0);
+        }
+    }
+    (String::new(), rest)
 }
 
 fn stamp_of(v: &[u8]) -> i64 {
@@ -42,45 +72,74 @@ fn stamp_of(v: &[u8]) -> i64 {
 
 impl Store {
     /// Record the trade under `key` with the `digest` of its content
-    /// (sealed: the content holds personal data) and queue `records`,
-    /// atomically.
+    /// (sealed: the content holds personal data) as acceptance
+    /// `acceptance`, and queue `records`, atomically. A new acceptance
+    /// answers the ids of its outbox records.
     pub fn accept_trade(
         &self,
         key: &[u8],
         digest: &[u8],
+        acceptance: &str,
         records: &[OutboxRecord],
         now_ms: i64,
-    ) -> Result<Accepted, StoreError> {
-        let sealed = stamped(now_ms, self.keys.seal_bytes(digest).as_bytes());
+    ) -> Result<(Accepted, Vec<u64>), StoreError> {
+        let value = trade_value(now_ms, acceptance, &self.keys.seal_bytes(digest));
         let keys = &self.keys;
         let result = (&self.trades, &self.outbox).transaction(|(trades, outbox)| {
             if let Some(seen) = trades.get(key)? {
-                let same = seen.get(8..).is_some_and(|s| {
-                    keys.open_bytes(&String::from_utf8_lossy(s))
-                        .is_ok_and(|d| d == digest)
-                });
-                return Ok(if same {
-                    Accepted::Duplicate
-                } else {
-                    Accepted::Conflict
-                });
+                let same = keys
+                    .open_bytes(&String::from_utf8_lossy(trade_parts(&seen).1))
+                    .is_ok_and(|d| d == digest);
+                return Ok((
+                    if same {
+                        Accepted::Duplicate
+                    } else {
+                        Accepted::Conflict
+                    },
+                    Vec::new(),
+                ));
             }
-            trades.insert(key, sealed.as_slice())?;
+            trades.insert(key, value.as_slice())?;
+            let mut ids = Vec::with_capacity(records.len());
             for r in records {
                 let id = outbox.generate_id()?;
                 outbox.insert(&id.to_be_bytes(), r.to_bytes())?;
+                ids.push(id);
             }
-            Ok::<_, ConflictableTransactionError<()>>(Accepted::New)
+            Ok::<_, ConflictableTransactionError<()>>((Accepted::New, ids))
         });
         let accepted = self.noted(result.map_err(|e: TransactionError<()>| match e {
             TransactionError::Storage(e) => StoreError::Sled(e),
             TransactionError::Abort(()) => StoreError::Transaction("aborted".into()),
         }))?;
-        if accepted == Accepted::New {
+        if accepted.0 == Accepted::New {
             self.outbox_depth
                 .fetch_add(records.len() as i64, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(accepted)
+    }
+
+    /// Apply an acceptance read from the changelog (this instance's own,
+    /// or another's): the latest record of a key wins.
+    pub fn put_trade(
+        &self,
+        key: &[u8],
+        at_ms: i64,
+        acceptance: &str,
+        sealed_digest: &str,
+    ) -> Result<(), StoreError> {
+        self.noted(
+            self.trades
+                .insert(key, trade_value(at_ms, acceptance, sealed_digest))
+                .map_err(StoreError::from),
+        )?;
+        Ok(())
+    }
+
+    /// Which acceptance (its trace id) holds `key` here; empty for a value
+    /// from before acceptances were named.
+    pub fn trade_acceptance(&self, key: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(self.trades.get(key)?.map(|v| trade_parts(&v).0))
     }
 
     /// Whether the resident was already told about this trade.

@@ -2,6 +2,7 @@
 //! are committed only after the side effect; records that do not decode go
 //! to the topic's DLQ. Workers receive the services they need, not a node.
 
+pub mod callbacks;
 mod consume;
 pub mod forwarder;
 pub mod notifier;
@@ -10,6 +11,7 @@ pub mod reference_replica;
 pub mod relay;
 pub mod replies;
 pub mod retry;
+pub mod state_replica;
 pub mod supervise;
 pub mod transcoder;
 

@@ -4,7 +4,11 @@
 //! is committed, so a redelivered message is not pushed again. If the
 //! record of a delivery cannot be written, the push is remembered in memory
 //! and only the record is retried: never a re-push in a loop. Transient
-//! failures park the record and retry; refusals go to the DLQ.
+//! failures park the record and retry; refusals go to the DLQ. The
+//! delivered mark also goes to the changelog (`akm.callback.state`), so
+//! the instance a partition of `akm.notify` moves to knows what was
+//! pushed; a push that still repeats (a crash between the push and its
+//! mark) carries the same `Idempotency-Key`.
 //!
 //! The members of this process claim a trade before pushing it: when a
 //! rebalance hands a partition to another member while the first is still
@@ -23,6 +27,8 @@ use crate::clock::SharedClock;
 use crate::crypto::Keyring;
 use crate::domain::mask;
 use crate::events::Notification;
+use crate::service::state_log::StateLog;
+use crate::service::ServiceError;
 use crate::store::{trade_key, Store};
 use crate::workers::retry::Schedule;
 use crate::workers::{consume_window, dead_letter, Flow, WorkerError};
@@ -47,6 +53,8 @@ pub struct Notifier {
     pub window: usize,
     /// Trades a member of this process is pushing right now.
     pub pushing: Arc<Mutex<HashSet<Vec<u8>>>>,
+    /// The changelog the delivered marks go to.
+    pub state: StateLog,
 }
 
 /// A claim on pushing one trade, released when dropped.
@@ -103,8 +111,16 @@ impl Notifier {
     /// wait for the store.
     async fn record(&self, n: &Notification, key: Vec<u8>, attempt: u32) -> Flow {
         let trade_no = n.trade_no.as_str();
-        let written = match self.store.mark_delivered(&key, self.clock.now_ms()) {
-            Ok(()) => self.store.sync().await,
+        let now = self.clock.now_ms();
+        let written = match self.store.mark_delivered(&key, now) {
+            Ok(()) => self.store.sync().await.map_err(ServiceError::from),
+            Err(e) => Err(e.into()),
+        };
+        let written = match written {
+            Ok(()) => {
+                let trade = format!("{}/{}/{}", n.city_no, n.target_type, n.trade_no);
+                self.state.delivered(&trade, &n.trace_id, now).await
+            }
             Err(e) => Err(e),
         };
         match written {
@@ -115,7 +131,7 @@ impl Notifier {
             Err(e) => {
                 self.unrecorded().insert(key);
                 let wait = self.schedule.next(attempt);
-                tracing::error!(trade_no, error = %crate::service::chain(&e), wait_ms = wait.as_millis() as u64, "pushed, but the delivery cannot be recorded; waiting for the store (no re-push)");
+                tracing::error!(trade_no, error = %crate::service::chain(&e), wait_ms = wait.as_millis() as u64, "pushed, but the delivery cannot be recorded; waiting for the store and the bus (no re-push)");
                 Flow::RetryAfter(wait)
             }
         }

@@ -1,6 +1,9 @@
 //! The outbox relay: publishes outbox records to the bus and removes them.
 //! Runs whenever a record is added, and every second to drain what a bus
-//! outage left behind.
+//! outage left behind. The records of a trade acceptance that another
+//! instance's acceptance has replaced here (this instance went down
+//! between accepting and publishing; the caller retried elsewhere) are
+//! dropped, not published: one set of events per trade.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +12,43 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
+use crate::service::applied::Restore;
 use crate::service::outbox;
-use crate::store::Store;
+use crate::service::trade::{ACCEPTANCE, TRADE_KEY};
+use crate::store::{trade_key_of, OutboxRecord, Store};
+
+/// The acceptance that holds a record's trade here, when it is not the
+/// record's own (the changelog brought another instance's acceptance of
+/// the same trade while this one's records waited): those records must not
+/// go out.
+fn superseded(store: &Store, r: &OutboxRecord) -> Option<String> {
+    let header = |name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (own, key) = (header(ACCEPTANCE)?, trade_key_of(header(TRADE_KEY)?)?);
+    match store.trade_acceptance(&key) {
+        Ok(Some(holder)) if !holder.is_empty() && holder != own => Some(holder),
+        _ => None,
+    }
+}
 
 /// Drain the outbox until cancelled.
-pub async fn run(store: Store, bus: Bus, wake: Arc<Notify>, cancel: CancellationToken) {
+pub async fn run(
+    store: Store,
+    bus: Bus,
+    wake: Arc<Notify>,
+    restore: Restore,
+    cancel: CancellationToken,
+) {
+    // what this instance left in its outbox waits for the changelog, which
+    // says whether another instance has accepted those trades since
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = restore.done() => {}
+    }
     loop {
         let mut failed = false;
         loop {
@@ -28,6 +63,19 @@ pub async fn run(store: Store, bus: Bus, wake: Arc<Notify>, cancel: Cancellation
             if batch.is_empty() {
                 break;
             }
+            let mut batch = batch;
+            batch.retain(|e| match superseded(&store, &e.record) {
+                Some(by) => {
+                    // another owner accepted this trade after this instance
+                    // went down before publishing: its events stand
+                    tracing::warn!(topic = %e.record.topic, superseded_by = %by, "outbox record of a superseded acceptance dropped");
+                    if let Err(err) = store.outbox_remove(e.id) {
+                        tracing::error!(error = %err, "outbox remove failed; will retry");
+                    }
+                    false
+                }
+                None => true,
+            });
             let results = futures::future::join_all(
                 batch
                     .iter()

@@ -1,23 +1,24 @@
-//! The listener on this ingress instance's reply partition: hands each
-//! reply to its waiter in the pending map.
+//! The listeners on this ingress instance's reply partitions (transcode
+//! and callback answers): each hands a reply to its waiter in the pending
+//! map.
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, BusConsumer, BusError, Topic};
-use crate::events::{self, TranscodeReplied};
-use crate::service::pending::Pending;
+use crate::bus::{Bus, BusConsumer, BusError, Channel};
+use crate::events;
+use crate::service::pending::{Answer, Pending};
 
 /// The partition is assigned (no group) from its current end before this
 /// returns its future, so no reply published after start is missed.
-pub async fn listen(
+pub async fn listen<R: Channel + Answer>(
     bus: Bus,
-    pending: Arc<Pending>,
+    pending: Arc<Pending<R>>,
     partition: u32,
     cancel: CancellationToken,
 ) -> Result<impl std::future::Future<Output = ()>, BusError> {
-    let topic = bus.topics().name(Topic::TranscodeReply);
+    let topic = bus.topics().name(R::TOPIC);
     let mut consumer = bus.assign(&topic, partition).await?;
     Ok(async move {
         loop {
@@ -26,14 +27,14 @@ pub async fn listen(
                 r = consumer.next() => r,
             };
             match r {
-                Ok(record) => match events::decode::<TranscodeReplied>(&record.payload) {
+                Ok(record) => match events::decode::<R>(&record.payload) {
                     Ok(reply) => {
-                        let id = reply.request_id.clone();
+                        let id = reply.request_id().to_string();
                         if !pending.complete(reply) {
-                            tracing::debug!(request_id = %id, "late transcode reply dropped");
+                            tracing::debug!(request_id = %id, %topic, "late reply dropped");
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "undecodable transcode reply dropped"),
+                    Err(e) => tracing::error!(error = %e, %topic, "undecodable reply dropped"),
                 },
                 Err(e) => {
                     tracing::error!(error = %e, "reply listener failed; retrying");

@@ -1,0 +1,81 @@
+//! The callback owners: the instances of a role share one group on
+//! `akm.callback.request` (`akm-callbacks-<node>`), so each partition, and
+//! with it each idempotency key, has one owner at a time. The owner
+//! decides each report (new, duplicate, 4007) against its store, which
+//! holds what every earlier owner of the partition accepted (the
+//! changelog, `service/state_log.rs`), and answers to the ingress's reply
+//! partition. Like transcode requests, a request is committed when taken:
+//! after a crash its caller times out and sends the report again, and the
+//! next owner finds the acceptance if there was one.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::bus::{Bus, Record};
+use crate::crypto::Keyring;
+use crate::events::CallbackRequested;
+use crate::service::callback;
+use crate::service::trade::TradeDesk;
+use crate::workers::{consume, Flow, WorkerError};
+
+/// What an owner group member needs.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub bus: Bus,
+    pub desk: TradeDesk,
+    /// This node on a shared bus; other nodes' requests are skipped.
+    pub node_id: String,
+    /// Opens the report's sealed fields.
+    pub keys: Arc<Keyring>,
+    pub limit: Arc<Semaphore>,
+    pub cancel: CancellationToken,
+}
+
+/// Run one owner group member until cancelled; `ready` is told when it
+/// first holds partitions.
+pub async fn run(o: Owner, ready: Option<tokio::sync::mpsc::Sender<()>>) {
+    let group = format!("akm-callbacks-{}", o.node_id);
+    let (bus, cancel) = (o.bus.clone(), o.cancel.clone());
+    consume::<CallbackRequested, _, _>(bus, cancel, &group, ready, |ev, rec, _| {
+        let o = o.clone();
+        async move { o.take(ev, rec).await }
+    })
+    .await
+}
+
+impl Owner {
+    async fn take(self, ev: CallbackRequested, rec: Record) -> Result<Flow, WorkerError> {
+        if rec.header("node").is_some_and(|n| n != self.node_id) {
+            return Ok(Flow::Commit); // another node's request on a shared cluster
+        }
+        if self.desk.clock.now_ms() > ev.deadline_ms {
+            tracing::info!(request_id = %ev.request_id, "callback request past its deadline skipped");
+            return Ok(Flow::Commit);
+        }
+        let Ok(permit) = self.limit.clone().acquire_owned().await else {
+            return Ok(Flow::Stop);
+        };
+        let span =
+            tracing::info_span!("callback", trace_id = %ev.trace_id, request_id = %ev.request_id);
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                let decided = match callback::open(&self.keys, &ev) {
+                    Ok(t) => self.desk.decide(&t, &ev.trace_id, rec.partition).await,
+                    Err(e) => Err(e),
+                };
+                if self.desk.clock.now_ms() > ev.deadline_ms {
+                    return; // nobody waits any more; a retry finds the decision
+                }
+                if let Err(e) = self.bus.send(&callback::reply(&ev, &decided)).await {
+                    tracing::error!(request_id = %ev.request_id, error = %crate::service::chain(&e), "callback reply could not be published");
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Flow::Commit)
+    }
+}
