@@ -438,6 +438,15 @@ impl Wiring {
             .await?;
         }
         let relay_wake = Arc::new(Notify::new());
+        let desk = TradeDesk {
+            store: store.clone(),
+            topics: bus.topics().clone(),
+            configs: configs.clone(),
+            emitter,
+            relay: relay_wake.clone(),
+            clock: clock.clone(),
+            state: state.clone(),
+        };
         let admin = Admin {
             store: store.clone(),
             reference: reference.clone(),
@@ -457,6 +466,8 @@ impl Wiring {
             },
             configs: configs.clone(),
             callbacks: CallbackIngress {
+                partitions: requests,
+                desk: desk.clone(),
                 bus: bus.clone(),
                 pending: callback_pending.clone(),
                 reply_partition,
@@ -530,15 +541,7 @@ impl Wiring {
         }
         let owner = callbacks::Owner {
             bus: bus.clone(),
-            desk: TradeDesk {
-                store: store.clone(),
-                topics: bus.topics().clone(),
-                configs: configs.clone(),
-                emitter,
-                relay: relay_wake.clone(),
-                clock: clock.clone(),
-                state: state.clone(),
-            },
+            desk: desk.clone(),
             node_id: node_id.clone(),
             keys: self.keys.clone(),
             limit: Arc::new(Semaphore::new(s.transcode_concurrency)),

@@ -145,7 +145,10 @@ impl KafkaOptions {
 
 /// A producer shared by the node, and the means to make consumers.
 pub struct KafkaBus {
-    producer: FutureProducer,
+    /// Replaced when it fails for good (see [`KafkaBus::renew`]).
+    producer: std::sync::RwLock<FutureProducer>,
+    /// When the producer was last replaced.
+    renewed: std::sync::Mutex<Option<std::time::Instant>>,
     opts: KafkaOptions,
     topics: Topics,
 }
@@ -173,8 +176,18 @@ impl KafkaBus {
     /// Create the producer (once, at start: an idempotent producer's first
     /// send waits for its producer id).
     pub async fn connect(opts: KafkaOptions, topics: Topics) -> Result<Arc<Self>, BusError> {
+        let producer = Self::new_producer(&opts).await?;
+        Ok(Arc::new(KafkaBus {
+            producer: std::sync::RwLock::new(producer),
+            renewed: std::sync::Mutex::new(None),
+            opts,
+            topics,
+        }))
+    }
+
+    async fn new_producer(opts: &KafkaOptions) -> Result<FutureProducer, BusError> {
         let o = opts.clone();
-        let producer = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             o.base(ClientKind::Producer)
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
@@ -185,12 +198,40 @@ impl KafkaBus {
         })
         .await
         .map_err(task("create producer"))?
-        .map_err(BusError::kafka("create producer"))?;
-        Ok(Arc::new(KafkaBus {
-            producer,
-            opts,
-            topics,
-        }))
+        .map_err(BusError::kafka("create producer"))
+    }
+
+    /// The node's producer now.
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replace a producer that failed: a fatal error, a record that timed
+    /// out, or a broker that answers produce with an unknown error. An
+    /// idempotent producer whose records timed out in flight bumps its
+    /// epoch when the broker is back, which Tansu 0.6's sqlite engine does
+    /// not survive (it panics and stops taking produce); a new producer
+    /// starts with a new producer id instead. At most every 5 s; records
+    /// still queued in the old one fail and their callers publish again
+    /// (every publisher retries: the outbox relay, the workers).
+    async fn renew(&self, cause: &rdkafka::error::KafkaError) {
+        {
+            let mut last = self.renewed.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match Self::new_producer(&self.opts).await {
+            Ok(p) => {
+                tracing::warn!(error = %cause, "the Kafka producer failed for good; replaced it");
+                *self.producer.write().unwrap_or_else(|p| p.into_inner()) = p;
+            }
+            Err(e) => tracing::error!(error = %e, "the Kafka producer could not be replaced"),
+        }
     }
 
     async fn consumer(
@@ -253,8 +294,8 @@ impl KafkaBus {
         if let Some(p) = m.partition {
             rec = rec.partition(p as i32);
         }
-        match self
-            .producer
+        let producer = self.producer();
+        match producer
             .send(rec, Timeout::After(Duration::from_secs(5)))
             .await
         {
@@ -262,7 +303,15 @@ impl KafkaBus {
                 partition: d.partition.max(0) as u32,
                 offset: d.offset.max(0) as u64,
             }),
-            Err((e, _)) => Err(BusError::kafka("publish")(e)),
+            Err((e, _)) => {
+                use rdkafka::types::RDKafkaErrorCode::{MessageTimedOut, Unknown};
+                let for_good = producer.client().fatal_error().is_some()
+                    || matches!(e.rdkafka_error_code(), Some(MessageTimedOut | Unknown));
+                if for_good {
+                    self.renew(&e).await;
+                }
+                Err(BusError::kafka("publish")(e))
+            }
         }
     }
 
@@ -301,7 +350,7 @@ impl KafkaBus {
     }
 
     async fn watermarks(&self, topic: &str, partition: u32) -> Result<(i64, i64), BusError> {
-        let p = self.producer.clone();
+        let p = self.producer();
         let topic = topic.to_string();
         tokio::task::spawn_blocking(move || {
             p.client()
@@ -314,7 +363,7 @@ impl KafkaBus {
 
     /// Partition counts of the topics that exist on the cluster.
     async fn existing(&self) -> Result<Vec<(String, usize)>, BusError> {
-        let p = self.producer.clone();
+        let p = self.producer();
         let md = tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, META_TIMEOUT))
             .await
             .map_err(task("metadata"))?
@@ -367,7 +416,7 @@ impl KafkaBus {
         .map_err(task("create admin"))?
         .map_err(BusError::kafka("create admin"))?;
         let brokers = {
-            let p = self.producer.clone();
+            let p = self.producer();
             tokio::task::spawn_blocking(move || p.client().fetch_metadata(None, META_TIMEOUT))
                 .await
                 .map_err(task("metadata"))?

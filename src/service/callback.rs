@@ -4,12 +4,24 @@
 //! that owns the key's partition (`workers/callbacks.rs`, deciding with
 //! [`super::trade::TradeDesk`]). So whichever instances saw the earlier
 //! reports, one owner decides new, duplicate or 4007.
+//!
+//! The request goes to an explicit partition, a stable hash of the key,
+//! so every instance (and the changelog) agrees on it without the bus's
+//! partitioner. When the bus does not take the request within half the
+//! deadline (a broker outage), this instance decides locally instead,
+//! against what it holds, and the acceptance waits in its outbox with the
+//! events: card systems keep getting 2xx during an outage. The request
+//! says so (`deadlineMs` is that moment): an owner takes it only before,
+//! so a request the bus delivers late is not decided twice (DESIGN.md says
+//! what that costs across instances).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use super::pending::Pending;
-use super::trade::{Outcome, TradeReport};
+use super::trade::{Outcome, TradeDesk, TradeReport};
 use super::ServiceError;
 use crate::bus::Bus;
 use crate::clock::SharedClock;
@@ -31,17 +43,29 @@ pub struct CallbackIngress {
     pub clock: SharedClock,
     /// Seals the report's personal fields for the trip.
     pub keys: Arc<Keyring>,
+    /// Partitions of `akm.callback.request` (and of the changelog).
+    pub partitions: u32,
+    /// Decides here when the bus refuses the request.
+    pub desk: TradeDesk,
+}
+
+/// The partition of an idempotency key: a stable hash (the first four
+/// bytes of its SHA-256), the same on every instance and build.
+pub fn partition_of(key: &str, partitions: u32) -> u32 {
+    let h = Sha256::digest(key.as_bytes());
+    u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % partitions.max(1)
 }
 
 impl CallbackIngress {
     /// Hand the report to its owner and wait for the decision.
     pub async fn accept(&self, t: &TradeReport, trace: &str) -> Result<Outcome, ServiceError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
+        let publish_by = tokio::time::Instant::now() + self.timeout / 2;
         let request_id = uuid::Uuid::new_v4().to_string();
         let ev = CallbackRequested {
             request_id: request_id.clone(),
             trace_id: trace.into(),
-            deadline_ms: self.clock.now_ms() + self.timeout.as_millis() as i64,
+            deadline_ms: self.clock.now_ms() + (self.timeout / 2).as_millis() as i64,
             reply_partition: self.reply_partition as i32,
             node: self.node_id.clone(),
             trade_key: t.key_text(),
@@ -55,10 +79,21 @@ impl CallbackIngress {
             msg: t.msg.clone(),
             trade_state: t.state.clone(),
         };
+        let partition = partition_of(&ev.trade_key, self.partitions);
         let mut waiter = self.pending.register(&request_id)?;
-        tokio::time::timeout_at(deadline, self.bus.send(&ev))
-            .await
-            .map_err(|_| ServiceError::Deadline("回传请求排队超时"))??;
+        let message = self.bus.message(&ev)?.to_partition(partition);
+        let published = match tokio::time::timeout_at(publish_by, self.bus.publish(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(super::chain(&e)),
+            Err(_) => Err("not published within half the deadline".to_string()),
+        };
+        if let Err(why) = published {
+            // the bus is down: no owner can be asked (and none takes the
+            // request after deadlineMs), so this instance decides
+            tracing::warn!(trade_no = %t.trade_no, trace_id = trace, %why, "callback request not published; deciding here");
+            drop(waiter);
+            return self.desk.decide_here(t, trace, partition).await;
+        }
         let reply = match tokio::time::timeout_at(deadline, &mut waiter.rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => return Err(ServiceError::Deadline("回传应答通道已关闭")),

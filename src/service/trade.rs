@@ -194,6 +194,28 @@ impl TradeDesk {
         trace: &str,
         partition: u32,
     ) -> Result<Outcome, ServiceError> {
+        self.take(t, trace, partition, true).await
+    }
+
+    /// Decide a report here, without the bus (it refused the request): no
+    /// catch-up, and the acceptance goes to the changelog when the bus is
+    /// back (from the outbox, with the events).
+    pub async fn decide_here(
+        &self,
+        t: &TradeReport,
+        trace: &str,
+        partition: u32,
+    ) -> Result<Outcome, ServiceError> {
+        self.take(t, trace, partition, false).await
+    }
+
+    async fn take(
+        &self,
+        t: &TradeReport,
+        trace: &str,
+        partition: u32,
+        online: bool,
+    ) -> Result<Outcome, ServiceError> {
         if !self.configs.knows(&t.target)? {
             return Err(ServiceError::UnknownTarget(t.target.clone()));
         }
@@ -201,7 +223,7 @@ impl TradeDesk {
             return Err(ServiceError::Unavailable("磁盘可用空间低于下限"));
         }
         let key = trade_key(t.city.as_str(), t.target.as_str(), t.trade_no.as_str());
-        if self.store.trade_acceptance(&key)?.is_none() {
+        if online && self.store.trade_acceptance(&key)?.is_none() {
             // what an earlier owner of the partition accepted is here first
             self.state.catch_up(partition).await?;
         }
@@ -232,7 +254,7 @@ impl TradeDesk {
                 self.relay.notify_one();
                 // answered once the acceptance is on the changelog: a
                 // retry at any instance, after any rebalance, finds it
-                if let Some(last) = ids.last() {
+                if let Some(last) = ids.last().filter(|_| online) {
                     if !self.store.outbox_wait(*last, PUBLISH_WAIT).await {
                         return Err(ServiceError::Deadline("回传已受理，但尚未发布，请重试"));
                     }

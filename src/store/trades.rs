@@ -173,3 +173,62 @@ impl Store {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{CipherKind, DataKey, Keyring};
+    use crate::durability::Durable;
+
+    fn store(dir: &std::path::Path) -> Store {
+        let durable = Durable::open(dir).unwrap();
+        let key = DataKey::parse(
+            CipherKind::Aes256Gcm,
+            &DataKey::generate(CipherKind::Aes256Gcm),
+        )
+        .unwrap();
+        Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap()
+    }
+
+    #[test]
+    fn an_acceptance_is_named_and_the_changelog_can_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let key = trade_key_of("340100/3401002/T-1").unwrap();
+        assert_eq!(key, trade_key("340100", "3401002", "T-1"));
+        let (first, ids) = s.accept_trade(&key, b"d1", "acc-a", &[], 1).unwrap();
+        assert_eq!((first, ids.len()), (Accepted::New, 0));
+        assert_eq!(s.trade_acceptance(&key).unwrap().as_deref(), Some("acc-a"));
+        // the same content is a duplicate, other content a conflict
+        assert_eq!(
+            s.accept_trade(&key, b"d1", "acc-b", &[], 2).unwrap().0,
+            Accepted::Duplicate
+        );
+        assert_eq!(
+            s.accept_trade(&key, b"d2", "acc-b", &[], 2).unwrap().0,
+            Accepted::Conflict
+        );
+        // another instance's acceptance from the changelog replaces it, and
+        // decides what a repeat is
+        s.put_trade(&key, 3, "acc-c", &s.keys().seal_bytes(b"d2"))
+            .unwrap();
+        assert_eq!(s.trade_acceptance(&key).unwrap().as_deref(), Some("acc-c"));
+        assert_eq!(
+            s.accept_trade(&key, b"d2", "acc-d", &[], 4).unwrap().0,
+            Accepted::Duplicate
+        );
+        // a value from before acceptances were named still decides
+        let old = trade_key_of("340100/3401002/T-OLD").unwrap();
+        let mut v = 5i64.to_be_bytes().to_vec();
+        v.extend_from_slice(s.keys().seal_bytes(b"d9").as_bytes());
+        s.trades.insert(&old, v).unwrap();
+        assert_eq!(s.trade_acceptance(&old).unwrap().as_deref(), Some(""));
+        assert_eq!(
+            s.accept_trade(&old, b"d9", "acc-e", &[], 6).unwrap().0,
+            Accepted::Duplicate
+        );
+        assert!(trade_key_of("340100/3401002").is_none());
+    }
+}

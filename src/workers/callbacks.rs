@@ -52,6 +52,7 @@ impl Owner {
             return Ok(Flow::Commit); // another node's request on a shared cluster
         }
         if self.desk.clock.now_ms() > ev.deadline_ms {
+            // its ingress gave up on the bus and decided it itself
             tracing::info!(request_id = %ev.request_id, "callback request past its deadline skipped");
             return Ok(Flow::Commit);
         }
@@ -67,9 +68,6 @@ impl Owner {
                     Ok(t) => self.desk.decide(&t, &ev.trace_id, rec.partition).await,
                     Err(e) => Err(e),
                 };
-                if self.desk.clock.now_ms() > ev.deadline_ms {
-                    return; // nobody waits any more; a retry finds the decision
-                }
                 if let Err(e) = self.bus.send(&callback::reply(&ev, &decided)).await {
                     tracing::error!(request_id = %ev.request_id, error = %crate::service::chain(&e), "callback reply could not be published");
                 }

@@ -95,7 +95,7 @@ pub async fn run(
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, topic = %entry.record.topic, "publish from outbox failed; will retry");
+                        tracing::warn!(error = %crate::service::chain(&e), topic = %entry.record.topic, "publish from outbox failed; will retry");
                         failed = true;
                     }
                 }
@@ -114,5 +114,56 @@ pub async fn run(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{CipherKind, DataKey, Keyring};
+    use crate::durability::Durable;
+    use crate::store::trade_key;
+
+    #[test]
+    fn records_of_an_acceptance_the_changelog_replaced_are_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = Durable::open(dir.path()).unwrap();
+        let key = DataKey::parse(
+            CipherKind::Aes256Gcm,
+            &DataKey::generate(CipherKind::Aes256Gcm),
+        )
+        .unwrap();
+        let store = Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap();
+        let record = |acceptance: &str| OutboxRecord {
+            topic: "akm.trade".into(),
+            partition: None,
+            key: b"k".to_vec(),
+            headers: vec![
+                (ACCEPTANCE.into(), acceptance.into()),
+                (TRADE_KEY.into(), "340100/3401002/T-1".into()),
+            ],
+            payload: vec![],
+        };
+        let key = trade_key("340100", "3401002", "T-1");
+        // unknown trade: nothing replaced it
+        assert_eq!(superseded(&store, &record("mine")), None);
+        store.accept_trade(&key, b"d", "mine", &[], 1).unwrap();
+        assert_eq!(superseded(&store, &record("mine")), None);
+        // another instance's acceptance arrived from the changelog
+        store
+            .put_trade(&key, 2, "theirs", &store.keys().seal_bytes(b"d"))
+            .unwrap();
+        assert_eq!(
+            superseded(&store, &record("mine")).as_deref(),
+            Some("theirs")
+        );
+        // a record without the headers (not a trade's) always goes out
+        let plain = OutboxRecord {
+            headers: vec![],
+            ..record("mine")
+        };
+        assert_eq!(superseded(&store, &plain), None);
     }
 }

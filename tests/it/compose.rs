@@ -81,3 +81,25 @@ fn the_dockerfile_builds_with_the_command_ci_runs() {
         "CI does not run `{build}`"
     );
 }
+
+#[test]
+fn compose_runs_two_instances_of_each_role_behind_a_balancer_that_checks_readyz() {
+    let compose = read("docker-compose.yml");
+    let lb = read("deploy/haproxy.cfg");
+    assert!(compose.contains("./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg"));
+    for svc in ["province-1", "province-2", "city-1", "city-2"] {
+        assert!(compose.contains(&format!("\n  {svc}:")), "no service {svc}");
+        assert!(
+            compose.contains(&format!("[\"{svc}-data:/var/lib/akm\"]")),
+            "{svc} has no data volume of its own"
+        );
+        assert!(
+            lb.contains(&format!("server {svc} {svc}:")),
+            "the balancer does not send to {svc}"
+        );
+    }
+    // an instance restoring its state answers 503 there: no traffic until ready
+    assert!(lb.contains("option httpchk GET /readyz"));
+    // the cities call the province through the balancer
+    assert!(compose.contains("AKM_PROVINCE_URL: http://lb:8080"));
+}

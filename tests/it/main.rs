@@ -17,4 +17,5 @@ mod personal_data;
 mod pipeline;
 mod province;
 mod replica;
+mod scale;
 mod security;
