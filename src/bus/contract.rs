@@ -61,6 +61,15 @@ pub trait BusBackend: Send + Sync {
         group: &str,
     ) -> impl Future<Output = Result<Self::Consumer, BusError>> + Send;
 
+    /// Own `partition` of `topic` from `offset` (or its first record, if
+    /// that is gone), without a group.
+    fn assign_from(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> impl Future<Output = Result<Self::Consumer, BusError>> + Send;
+
     /// Own `partition` of `topic` from its current end, without a group.
     fn assign(
         &self,

@@ -320,6 +320,24 @@ impl BusBackend for Arc<EmbeddedBus> {
         self.consumer(log, None, HashMap::from([(partition, at)]))
     }
 
+    async fn assign_from(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<EmbeddedConsumer, BusError> {
+        let log = self.log(topic)?;
+        let p = log
+            .partitions
+            .get(partition as usize)
+            .ok_or_else(|| BusError::NoPartition {
+                topic: topic.to_string(),
+                partition,
+            })?;
+        let at = offset.min(p.next_offset());
+        self.consumer(log, None, HashMap::from([(partition, at)]))
+    }
+
     async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {
         let log = self.log(topic)?;
         Ok(log.partitions.iter().map(Partition::next_offset).collect())

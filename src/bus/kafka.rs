@@ -331,14 +331,20 @@ impl KafkaBus {
     /// Own `partition` from its current end: the high watermark is read
     /// first and assigned explicitly, so every record published after this
     /// returns is seen.
-    async fn assign_inner(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
+    async fn assign_inner(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: Option<u64>,
+    ) -> Result<KafkaConsumer, BusError> {
         self.declared(topic)?;
         let (c, _) = self
             .consumer(&format!("akm-reply-{}", uuid::Uuid::new_v4().simple()))
             .await?;
-        let (_, high) = self.watermarks(topic, partition).await?;
+        let (low, high) = self.watermarks(topic, partition).await?;
+        let at = from.map_or(high, |o| (o as i64).clamp(low, high));
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(high))
+        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(at))
             .map_err(BusError::kafka("assign"))?;
         c.assign(&tpl).map_err(BusError::kafka("assign"))?;
         Ok(KafkaConsumer {
@@ -501,7 +507,16 @@ impl BusBackend for Arc<KafkaBus> {
     }
 
     async fn assign(&self, topic: &str, partition: u32) -> Result<KafkaConsumer, BusError> {
-        self.assign_inner(topic, partition).await
+        self.assign_inner(topic, partition, None).await
+    }
+
+    async fn assign_from(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<KafkaConsumer, BusError> {
+        self.assign_inner(topic, partition, Some(offset)).await
     }
 
     async fn end_offsets(&self, topic: &str) -> Result<Vec<u64>, BusError> {

@@ -170,6 +170,24 @@ impl Bus {
         }
     }
 
+    /// Own `partition` of `topic` from `offset`, without a group (reading
+    /// a partition's tail back).
+    pub async fn assign_from(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<Consumer, BusError> {
+        match &self.backend {
+            Backends::Embedded(b) => Ok(Consumer::Embedded(
+                b.assign_from(topic, partition, offset).await?,
+            )),
+            Backends::Kafka(b) => Ok(Consumer::Kafka(
+                b.assign_from(topic, partition, offset).await?,
+            )),
+        }
+    }
+
     /// Own `partition` of `topic` without a group (reply path).
     pub async fn assign(&self, topic: &str, partition: u32) -> Result<Consumer, BusError> {
         match &self.backend {

@@ -252,11 +252,16 @@ impl TradeDesk {
             (Accepted::New, ids) => {
                 self.store.sync().await?;
                 self.relay.notify_one();
-                // answered once the acceptance is on the changelog: a
-                // retry at any instance, after any rebalance, finds it
-                if let Some(last) = ids.last().filter(|_| online) {
-                    if !self.store.outbox_wait(*last, PUBLISH_WAIT).await {
-                        return Err(ServiceError::Deadline("回传已受理，但尚未发布，请重试"));
+                // answered once the acceptance is on the changelog and the
+                // events on the bus: a retry at any instance, after any
+                // rebalance, finds it
+                if online {
+                    let until = tokio::time::Instant::now() + PUBLISH_WAIT;
+                    for id in &ids {
+                        let left = until.saturating_duration_since(tokio::time::Instant::now());
+                        if !self.store.outbox_wait(*id, left).await {
+                            return Err(ServiceError::Deadline("回传已受理，但尚未发布，请重试"));
+                        }
                     }
                 }
                 tracing::info!(trade_no = %t.trade_no, city = %t.city, target = %t.target, trace_id = trace, "trade accepted");

@@ -192,8 +192,8 @@ mod tests {
         Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap()
     }
 
-    #[test]
-    fn an_acceptance_is_named_and_the_changelog_can_replace_it() {
+    #[tokio::test]
+    async fn an_acceptance_is_named_and_the_changelog_can_replace_it() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
         let key = trade_key_of("340100/3401002/T-1").unwrap();

@@ -3,15 +3,20 @@
 //! outage left behind. The records of a trade acceptance that another
 //! instance's acceptance has replaced here (this instance went down
 //! between accepting and publishing; the caller retried elsewhere) are
-//! dropped, not published: one set of events per trade.
+//! dropped, not published: one set of events per trade. Changelog
+//! records (`akm.callback.state`) of a batch go out before its events.
+//! At start, records left from before a crash that are on the bus already
+//! (published, not yet removed) are found by reading the topics' tails
+//! back, and dropped.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, BusConsumer, Topic};
 use crate::service::applied::Restore;
 use crate::service::outbox;
 use crate::service::trade::{ACCEPTANCE, TRADE_KEY};
@@ -22,13 +27,7 @@ use crate::store::{trade_key_of, OutboxRecord, Store};
 /// the same trade while this one's records waited): those records must not
 /// go out.
 fn superseded(store: &Store, r: &OutboxRecord) -> Option<String> {
-    let header = |name: &str| {
-        r.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (own, key) = (header(ACCEPTANCE)?, trade_key_of(header(TRADE_KEY)?)?);
+    let (own, key) = (header(r, ACCEPTANCE)?, trade_key_of(header(r, TRADE_KEY)?)?);
     match store.trade_acceptance(&key) {
         Ok(Some(holder)) if !holder.is_empty() && holder != own => Some(holder),
         _ => None,
@@ -49,6 +48,8 @@ pub async fn run(
         _ = cancel.cancelled() => return,
         _ = restore.done() => {}
     }
+    // what went out before a crash, but was not yet removed here
+    let sent = published_before(&store, &bus).await;
     loop {
         let mut failed = false;
         loop {
@@ -64,6 +65,18 @@ pub async fn run(
                 break;
             }
             let mut batch = batch;
+            batch.retain(|e| {
+                let sent_before = e.record.topic != bus.topics().name(Topic::CallbackState)
+                    && header(&e.record, ACCEPTANCE)
+                        .is_some_and(|a| sent.contains(&(e.record.topic.clone(), a.to_string())));
+                if sent_before {
+                    tracing::info!(topic = %e.record.topic, "outbox record published before a restart dropped");
+                    if let Err(err) = store.outbox_remove(e.id) {
+                        tracing::error!(error = %err, "outbox remove failed; will retry");
+                    }
+                }
+                !sent_before
+            });
             batch.retain(|e| match superseded(&store, &e.record) {
                 Some(by) => {
                     // another owner accepted this trade after this instance
@@ -76,12 +89,20 @@ pub async fn run(
                 }
                 None => true,
             });
-            let results = futures::future::join_all(
-                batch
-                    .iter()
-                    .map(|e| bus.publish(outbox::message(e.record.clone()))),
-            )
-            .await;
+            // the acceptances go out before the events: once a trade's
+            // events are on the bus, the changelog says it was accepted, so
+            // a crash here never lets another owner take it as new
+            let state = bus.topics().name(Topic::CallbackState);
+            let (acceptances, events): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|e| e.record.topic == state);
+            let mut results = publish_all(&bus, &acceptances).await;
+            let accepted = results.iter().all(Result::is_ok);
+            let batch: Vec<_> = if accepted {
+                results.extend(publish_all(&bus, &events).await);
+                acceptances.into_iter().chain(events).collect()
+            } else {
+                acceptances
+            };
             for (entry, result) in batch.iter().zip(results) {
                 match result {
                     Ok(_) => {
@@ -117,6 +138,97 @@ pub async fn run(
     }
 }
 
+fn header<'a>(r: &'a OutboxRecord, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// How many records back, per partition, the relay looks for its
+/// leftovers at start.
+const LOOKBACK: u64 = 5_000;
+
+/// At start: the (topic, acceptance) of this instance's leftover outbox
+/// records that are on the bus already (published, then the process died
+/// before it removed them). Each topic they go to is read back over its
+/// last [`LOOKBACK`] records per partition, so a restart does not publish
+/// a trade's events twice; beyond that (a restart long after, on a busy
+/// topic) they go again and the consumers' deduplication by tradeNo holds.
+async fn published_before(store: &Store, bus: &Bus) -> HashSet<(String, String)> {
+    let mut found = HashSet::new();
+    let state = bus.topics().name(Topic::CallbackState);
+    let Ok(left) = store.outbox_batch(1_000_000) else {
+        return found;
+    };
+    let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
+    for e in &left {
+        if let Some(a) = header(&e.record, ACCEPTANCE).filter(|_| e.record.topic != state) {
+            wanted
+                .entry(e.record.topic.clone())
+                .or_default()
+                .insert(a.to_string());
+        }
+    }
+    for (topic, acceptances) in wanted {
+        let Ok(n) = bus.partitions(&topic) else {
+            continue;
+        };
+        for p in 0..n {
+            match read_back(bus, &topic, p, &acceptances).await {
+                Ok(seen) => found.extend(seen.into_iter().map(|a| (topic.clone(), a))),
+                Err(e) => {
+                    tracing::warn!(%topic, partition = p, error = %crate::service::chain(&e), "outbox leftovers not checked against the bus; they go again")
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The `acceptances` among the last [`LOOKBACK`] records of `partition`.
+async fn read_back(
+    bus: &Bus,
+    topic: &str,
+    partition: u32,
+    acceptances: &HashSet<String>,
+) -> Result<Vec<String>, crate::bus::BusError> {
+    let end = bus.end_offset(topic, partition).await?;
+    let mut seen = Vec::new();
+    if end == 0 {
+        return Ok(seen);
+    }
+    let mut c = bus
+        .assign_from(topic, partition, end.saturating_sub(LOOKBACK))
+        .await?;
+    loop {
+        let r = match tokio::time::timeout(Duration::from_secs(10), c.next()).await {
+            Ok(r) => r?,
+            Err(_) => break,
+        };
+        if let Some(a) = r.header(ACCEPTANCE).filter(|a| acceptances.contains(*a)) {
+            seen.push(a.to_string());
+        }
+        if r.offset + 1 >= end {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+/// Publish `entries` at once; each one's result, in order.
+async fn publish_all(
+    bus: &Bus,
+    entries: &[crate::store::OutboxEntry],
+) -> Vec<Result<crate::bus::Position, crate::bus::BusError>> {
+    futures::future::join_all(
+        entries
+            .iter()
+            .map(|e| bus.publish(outbox::message(e.record.clone()))),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -126,8 +238,8 @@ mod tests {
     use crate::durability::Durable;
     use crate::store::trade_key;
 
-    #[test]
-    fn records_of_an_acceptance_the_changelog_replaced_are_superseded() {
+    #[tokio::test]
+    async fn records_of_an_acceptance_the_changelog_replaced_are_superseded() {
         let dir = tempfile::tempdir().unwrap();
         let durable = Durable::open(dir.path()).unwrap();
         let key = DataKey::parse(
