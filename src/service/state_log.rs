@@ -26,7 +26,7 @@ pub const BARRIER: &str = "barrier";
 
 /// How long an owner waits to catch up on a partition before it answers
 /// 5004 instead of guessing.
-pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
 
 /// One role's view of the changelog.
 #[derive(Debug, Clone)]

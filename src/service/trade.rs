@@ -225,7 +225,17 @@ impl TradeDesk {
         let key = trade_key(t.city.as_str(), t.target.as_str(), t.trade_no.as_str());
         if online && self.store.trade_acceptance(&key)?.is_none() {
             // what an earlier owner of the partition accepted is here first
-            self.state.catch_up(partition).await?;
+            // (a store that fails writes stalls the replica too: 5003 now)
+            if !self.store.healthy() {
+                return Err(ServiceError::Unavailable("存储写入失败"));
+            }
+            if let Err(e) = self.state.catch_up(partition).await {
+                return Err(if self.store.healthy() {
+                    e
+                } else {
+                    ServiceError::Unavailable("存储写入失败")
+                });
+            }
         }
         let digest = t.digest();
         let now = self.clock.now_ms();
@@ -260,7 +270,12 @@ impl TradeDesk {
                     for id in &ids {
                         let left = until.saturating_duration_since(tokio::time::Instant::now());
                         if !self.store.outbox_wait(*id, left).await {
-                            return Err(ServiceError::Deadline("回传已受理，但尚未发布，请重试"));
+                            // durable here, not yet out: a retry is a duplicate
+                            return Err(if self.store.healthy() {
+                                ServiceError::Deadline("回传已受理，但尚未发布，请重试")
+                            } else {
+                                ServiceError::Unavailable("存储写入失败")
+                            });
                         }
                     }
                 }

@@ -91,7 +91,8 @@ impl Store {
     }
 
     /// Wait (at most `within`) until outbox entry `id` is gone (published);
-    /// whether it went.
+    /// whether it went. Gives up at once when the store fails writes (the
+    /// relay cannot remove it then).
     pub async fn outbox_wait(&self, id: u64, within: std::time::Duration) -> bool {
         let gone = async {
             loop {
@@ -100,9 +101,14 @@ impl Store {
                 removed.as_mut().enable();
                 match self.outbox.contains_key(id.to_be_bytes()) {
                     Ok(false) => return true,
-                    Ok(true) => removed.await,
-                    // the store fails: the relay cannot remove it either
-                    Err(_) => return false,
+                    Ok(true) if self.healthy() => {
+                        let tick = tokio::time::sleep(std::time::Duration::from_millis(200));
+                        tokio::select! {
+                            _ = removed => {}
+                            _ = tick => {}
+                        }
+                    }
+                    _ => return false,
                 }
             }
         };

@@ -287,7 +287,7 @@ async fn a_third_instance_joins_during_a_burst_and_answers_stay_correct() {
         (city3, d3, c3)
     };
     let (sent, (city3, _d3, c3)) = tokio::join!(burst, join);
-    assert!(sent.len() > 20, "burst too short: {}", sent.len());
+    assert!(sent.len() >= 10, "burst too short: {}", sent.len());
     // every one of them, sent again to the newcomer, is a duplicate
     for no in &sent {
         let (s, b) = callback(&app, &c3, no, "交易成功").await;
