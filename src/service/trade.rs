@@ -223,12 +223,14 @@ impl TradeDesk {
             return Err(ServiceError::Unavailable("磁盘可用空间低于下限"));
         }
         let key = trade_key(t.city.as_str(), t.target.as_str(), t.trade_no.as_str());
-        if online && self.store.trade_acceptance(&key)?.is_none() {
-            // what an earlier owner of the partition accepted is here first
-            // (a store that fails writes stalls the replica too: 5003 now)
-            if !self.store.healthy() {
-                return Err(ServiceError::Unavailable("存储写入失败"));
-            }
+        if self.store.failed() {
+            return Err(ServiceError::Unavailable("存储写入失败"));
+        }
+        // what an earlier owner of the partition accepted is here first; a
+        // store whose flushes fail stalls the replica too, so then the
+        // write below answers (5003, or it goes through and the store is
+        // healthy again)
+        if online && self.store.healthy() && self.store.trade_acceptance(&key)?.is_none() {
             if let Err(e) = self.state.catch_up(partition).await {
                 return Err(if self.store.healthy() {
                     e
