@@ -400,6 +400,7 @@ impl Wiring {
             });
         }
         let state = StateLog {
+            caught_up: Default::default(),
             bus: bus.clone(),
             scope: node_id.clone(),
             applied: Applied::default(),

@@ -236,6 +236,7 @@ impl EmbeddedBus {
             group,
             member: self.durable.generate_id()?,
             generation: 0,
+            assignment: super::new_assignment(),
             seen_changes: None,
             wake,
             positions,
@@ -371,6 +372,8 @@ pub struct EmbeddedConsumer {
     group: Option<String>,
     member: u64,
     generation: u64,
+    /// This member's current [`Record::assignment`].
+    assignment: u64,
     /// The topic's change count this member last looked at.
     seen_changes: Option<u64>,
     /// Woken when a partition it reads gets a record, or its group changes.
@@ -415,6 +418,7 @@ impl EmbeddedConsumer {
         }
         self.log.read_by(&self.wake, self.positions.keys().copied());
         self.generation = generation;
+        self.assignment = super::new_assignment();
         Ok(())
     }
 
@@ -435,8 +439,9 @@ impl EmbeddedConsumer {
             if let Some((offset, record)) = self.log.partitions[p as usize].first_from(at, read)? {
                 self.positions.insert(p, offset + 1);
                 self.cursor = (self.cursor + i + 1) % n;
+                let assignment = self.assignment;
                 return record
-                    .map(Some)
+                    .map(|r| Some(Record { assignment, ..r }))
                     .ok_or_else(|| BusError::Corrupt(format!("{name}[{p}]@{offset}")));
             }
         }

@@ -4,6 +4,7 @@
 //! manual assignment (no group, no rebalance). Also topic administration
 //! (`akm topics apply`) and the start-up check that topics exist.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +23,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::contract::{BusBackend, BusConsumer};
 use super::{BusError, Message, Position, Record, Topics};
 
-/// Consumer context that reports when the group gave this member partitions.
-pub struct Assigned(tokio::sync::watch::Sender<bool>);
+/// Consumer context that reports when the group gave this member
+/// partitions, and numbers each assignment ([`Record::assignment`]).
+pub struct Assigned(tokio::sync::watch::Sender<bool>, Arc<AtomicU64>);
 
 impl ClientContext for Assigned {}
 
@@ -42,9 +44,11 @@ impl ConsumerContext for Assigned {
     fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                self.1.store(super::new_assignment(), Ordering::Release);
                 self.0.send_replace(tpl.count() > 0);
             }
             Rebalance::Revoke(_) => {
+                self.1.store(super::new_assignment(), Ordering::Release);
                 self.0.send_replace(false);
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
@@ -237,10 +241,12 @@ impl KafkaBus {
     async fn consumer(
         &self,
         group: &str,
-    ) -> Result<(Inner, tokio::sync::watch::Receiver<bool>), BusError> {
+    ) -> Result<(Inner, tokio::sync::watch::Receiver<bool>, Arc<AtomicU64>), BusError> {
         let o = self.opts.clone();
         let group = group.to_string();
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let assignment = Arc::new(AtomicU64::new(super::new_assignment()));
+        let numbered = assignment.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = o.base(ClientKind::Consumer);
             c.set("group.id", &group)
@@ -263,12 +269,12 @@ impl KafkaBus {
             {
                 c.set(k, v);
             }
-            c.create_with_context::<_, Inner>(Assigned(tx))
+            c.create_with_context::<_, Inner>(Assigned(tx, numbered))
         })
         .await
         .map_err(task("create consumer"))?
         .map_err(BusError::kafka("create consumer"))
-        .map(|c| (c, rx))
+        .map(|c| (c, rx, assignment))
     }
 
     fn declared(&self, topic: &str) -> Result<(), BusError> {
@@ -317,7 +323,7 @@ impl KafkaBus {
 
     async fn subscribe_inner(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
         self.declared(topic)?;
-        let (c, assigned) = self.consumer(group).await?;
+        let (c, assigned, assignment) = self.consumer(group).await?;
         c.subscribe(&[topic])
             .map_err(BusError::kafka("subscribe"))?;
         Ok(KafkaConsumer {
@@ -325,6 +331,7 @@ impl KafkaBus {
             topic: topic.to_string(),
             group: true,
             assigned,
+            assignment,
         })
     }
 
@@ -338,7 +345,7 @@ impl KafkaBus {
         from: Option<u64>,
     ) -> Result<KafkaConsumer, BusError> {
         self.declared(topic)?;
-        let (c, _) = self
+        let (c, _, assignment) = self
             .consumer(&format!("akm-reply-{}", uuid::Uuid::new_v4().simple()))
             .await?;
         let (low, high) = self.watermarks(topic, partition).await?;
@@ -352,6 +359,7 @@ impl KafkaBus {
             topic: topic.to_string(),
             group: false,
             assigned: tokio::sync::watch::channel(true).1,
+            assignment,
         })
     }
 
@@ -535,6 +543,8 @@ pub struct KafkaConsumer {
     topic: String,
     group: bool,
     assigned: tokio::sync::watch::Receiver<bool>,
+    /// This member's current [`Record::assignment`] (set on rebalance).
+    assignment: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -614,6 +624,7 @@ impl BusConsumer for KafkaConsumer {
             key: m.key().unwrap_or_default().to_vec(),
             headers,
             payload: m.payload().unwrap_or_default().to_vec(),
+            assignment: self.assignment.load(Ordering::Acquire),
         })
     }
 

@@ -24,6 +24,18 @@ pub struct Record {
     pub key: Vec<u8>,
     pub headers: Vec<(String, String)>,
     pub payload: Vec<u8>,
+    /// The assignment its consumer read it under: a number, unique in the
+    /// process, that changes whenever the consumer's partitions change (a
+    /// rebalance, a new member). Work that must happen once per
+    /// assignment of a partition (an owner catching up) keys on it.
+    pub assignment: u64,
+}
+
+/// A new [`Record::assignment`] number, never handed out before in this
+/// process.
+pub fn new_assignment() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Record {
@@ -79,6 +91,7 @@ pub(crate) fn decode_entry(topic: &str, partition: u32, offset: u64, b: &[u8]) -
         key: r.chunk()?.to_vec(),
         headers: r.pairs()?,
         payload: r.chunk()?.to_vec(),
+        assignment: 0,
     })
 }
 

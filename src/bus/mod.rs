@@ -21,7 +21,7 @@ pub use contract::{BusBackend, BusConsumer};
 pub use embedded::{EmbeddedBus, EmbeddedConsumer};
 pub use error::BusError;
 pub use kafka::{KafkaBus, KafkaConsumer, KafkaOptions};
-pub use message::{Message, Record};
+pub use message::{new_assignment, Message, Record};
 pub use topics::{Topic, Topics};
 
 use crate::clock::SharedClock;

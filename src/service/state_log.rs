@@ -8,6 +8,8 @@
 //! moves to another instance finds its state there, and an owner catches
 //! up on a partition before it calls anything new.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::applied::{self, Applied};
@@ -25,8 +27,12 @@ pub const DELIVERED: &str = "delivered";
 pub const BARRIER: &str = "barrier";
 
 /// How long an owner waits to catch up on a partition before it answers
-/// 5004 instead of guessing.
+/// 5004 instead of guessing (less when its caller stops waiting sooner).
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
+
+/// Per partition, the assignment ([`crate::bus::Record::assignment`]) under
+/// which this instance last caught up on it.
+type CaughtUp = Arc<Mutex<HashMap<u32, u64>>>;
 
 /// One role's view of the changelog.
 #[derive(Debug, Clone)]
@@ -36,6 +42,8 @@ pub struct StateLog {
     pub scope: String,
     /// This instance's replica's progress.
     pub applied: Applied,
+    /// Where this instance caught up, so it does once per assignment.
+    pub caught_up: CaughtUp,
 }
 
 impl StateLog {
@@ -83,19 +91,36 @@ impl StateLog {
         Ok(())
     }
 
-    /// Wait until this instance's replica has applied everything written
-    /// to `partition` before now: what the previous owner of the partition
-    /// accepted is here before anything is taken as new.
-    pub async fn catch_up(&self, partition: u32) -> Result<(), ServiceError> {
+    /// Wait (at most `wait`) until this instance's replica has applied
+    /// everything written to `partition` before now: what the previous
+    /// owner of the partition accepted is here before anything is taken as
+    /// new. Once per `assignment` of the partition: while this instance
+    /// keeps it, it is the partition's only writer, and it reads its own
+    /// acceptances from its store.
+    pub async fn catch_up(
+        &self,
+        partition: u32,
+        assignment: u64,
+        wait: Duration,
+    ) -> Result<(), ServiceError> {
+        let done = |m: &HashMap<u32, u64>| m.get(&partition) == Some(&assignment);
+        if done(&self.caught_up.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(());
+        }
+        let wait = wait.min(CATCH_UP_WAIT);
         if applied::caught_up(
             &self.bus,
             Topic::CallbackState,
             &[partition],
             &self.applied,
-            CATCH_UP_WAIT,
+            wait,
         )
         .await?
         {
+            self.caught_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(partition, assignment);
             Ok(())
         } else {
             Err(ServiceError::Deadline("回传状态尚未恢复完成"))

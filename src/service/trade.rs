@@ -112,8 +112,19 @@ pub struct TradeDesk {
 }
 
 /// How long an acceptance waits for its changelog record to be published
-/// before it answers 5004 (the report is durable; a retry is a duplicate).
+/// before it answers 5004 (the report is durable; a retry is a duplicate),
+/// at most: less when its caller stops waiting sooner.
 const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The owner's hold on one report: the key's partition, the assignment the
+/// request came under, and when the instance that took the call stops
+/// waiting (the owner's waits end before, so it answers 5004 itself).
+#[derive(Debug, Clone, Copy)]
+pub struct Turn {
+    pub partition: u32,
+    pub assignment: u64,
+    pub answer_by: tokio::time::Instant,
+}
 
 impl TradeDesk {
     /// The outbox records of an accepted report.
@@ -192,9 +203,9 @@ impl TradeDesk {
         &self,
         t: &TradeReport,
         trace: &str,
-        partition: u32,
+        turn: Turn,
     ) -> Result<Outcome, ServiceError> {
-        self.take(t, trace, partition, true).await
+        self.take(t, trace, turn.partition, Some(turn)).await
     }
 
     /// Decide a report here, without the bus (it refused the request): no
@@ -206,15 +217,17 @@ impl TradeDesk {
         trace: &str,
         partition: u32,
     ) -> Result<Outcome, ServiceError> {
-        self.take(t, trace, partition, false).await
+        self.take(t, trace, partition, None).await
     }
 
+    /// Decide; `owner` is the turn of the partition's owner (None: this
+    /// instance decides for itself during an outage).
     async fn take(
         &self,
         t: &TradeReport,
         trace: &str,
         partition: u32,
-        online: bool,
+        owner: Option<Turn>,
     ) -> Result<Outcome, ServiceError> {
         if !self.configs.knows(&t.target)? {
             return Err(ServiceError::UnknownTarget(t.target.clone()));
@@ -230,13 +243,18 @@ impl TradeDesk {
         // store whose flushes fail stalls the replica too, so then the
         // write below answers (5003, or it goes through and the store is
         // healthy again)
-        if online && self.store.healthy() && self.store.trade_acceptance(&key)?.is_none() {
-            if let Err(e) = self.state.catch_up(partition).await {
-                return Err(if self.store.healthy() {
-                    e
-                } else {
-                    ServiceError::Unavailable("存储写入失败")
-                });
+        if let Some(turn) = owner.filter(|_| self.store.healthy()) {
+            if self.store.trade_acceptance(&key)?.is_none() {
+                let left = turn
+                    .answer_by
+                    .saturating_duration_since(tokio::time::Instant::now());
+                if let Err(e) = self.state.catch_up(partition, turn.assignment, left).await {
+                    return Err(if self.store.healthy() {
+                        e
+                    } else {
+                        ServiceError::Unavailable("存储写入失败")
+                    });
+                }
             }
         }
         let digest = t.digest();
@@ -267,8 +285,10 @@ impl TradeDesk {
                 // answered once the acceptance is on the changelog and the
                 // events on the bus: a retry at any instance, after any
                 // rebalance, finds it
-                if online {
-                    let until = tokio::time::Instant::now() + PUBLISH_WAIT;
+                if let Some(turn) = owner {
+                    let until = turn
+                        .answer_by
+                        .min(tokio::time::Instant::now() + PUBLISH_WAIT);
                     for id in &ids {
                         let left = until.saturating_duration_since(tokio::time::Instant::now());
                         if !self.store.outbox_wait(*id, left).await {

@@ -18,7 +18,7 @@ use crate::bus::{Bus, Record};
 use crate::crypto::Keyring;
 use crate::events::CallbackRequested;
 use crate::service::callback;
-use crate::service::trade::TradeDesk;
+use crate::service::trade::{TradeDesk, Turn};
 use crate::workers::{consume, Flow, WorkerError};
 
 /// What an owner group member needs.
@@ -56,6 +56,11 @@ impl Owner {
             tracing::info!(request_id = %ev.request_id, "callback request past its deadline skipped");
             return Ok(Flow::Commit);
         }
+        let turn = Turn {
+            partition: rec.partition,
+            assignment: rec.assignment,
+            answer_by: answer_by(self.desk.clock.now_ms(), ev.deadline_ms, rec.timestamp_ms),
+        };
         let Ok(permit) = self.limit.clone().acquire_owned().await else {
             return Ok(Flow::Stop);
         };
@@ -65,7 +70,7 @@ impl Owner {
             async move {
                 let _permit = permit;
                 let decided = match callback::open(&self.keys, &ev) {
-                    Ok(t) => self.desk.decide(&t, &ev.trace_id, rec.partition).await,
+                    Ok(t) => self.desk.decide(&t, &ev.trace_id, turn).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = self.bus.send(&callback::reply(&ev, &decided)).await {
@@ -75,5 +80,39 @@ impl Owner {
             .instrument(span),
         );
         Ok(Flow::Commit)
+    }
+}
+
+/// When the owner must have answered a request published at `sent_ms`
+/// whose ingress stops taking owners at `deadline_ms` (half its timeout)
+/// and stops waiting at twice that: a fifth of the half earlier, left for
+/// the reply's trip.
+fn answer_by(now_ms: i64, deadline_ms: i64, sent_ms: i64) -> tokio::time::Instant {
+    let half = (deadline_ms - sent_ms).max(0);
+    let left = (deadline_ms + half - half / 5 - now_ms).max(0);
+    tokio::time::Instant::now() + std::time::Duration::from_millis(left as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_by;
+    use std::time::Duration;
+
+    #[test]
+    fn an_owner_answers_before_its_ingress_stops_waiting() {
+        // published at 0 with a 10 s timeout: deadlineMs 5 s, the ingress
+        // waits until 10 s; taken at 1 s, the owner has until 9 s
+        let now = tokio::time::Instant::now();
+        let by = answer_by(1_000, 5_000, 0);
+        let left = by - now;
+        assert!(
+            left >= Duration::from_millis(7_990) && left <= Duration::from_millis(8_010),
+            "{left:?}"
+        );
+        // taken late: nothing left, never a negative wait
+        assert!(answer_by(20_000, 5_000, 0) <= tokio::time::Instant::now());
+        // a sender's clock ahead of the owner's: the half is not negative
+        let by = answer_by(0, 5_000, 9_000);
+        assert!(by - now <= Duration::from_millis(5_010));
     }
 }

@@ -583,3 +583,52 @@ async fn members_report_the_partitions_they_hold() {
     let _ = a.await;
     until(Vec::new(), "no member").await;
 }
+
+#[tokio::test]
+async fn a_record_names_the_assignment_it_was_read_under_and_a_rebalance_changes_it() {
+    let (bus, _d) = test_bus().await;
+    let t = topic(&bus, "akm.trade");
+    let mut a = bus.subscribe(&t, "numbered").await.unwrap();
+    let send = |n: u8| {
+        let (bus, t) = (bus.clone(), t.clone());
+        async move {
+            let m = Message::new(t, format!("key-{n}").into_bytes(), vec![n]);
+            bus.publish(m).await.unwrap();
+        }
+    };
+    send(0).await;
+    let first = next(&mut a).await;
+    a.commit(&first).unwrap();
+    send(1).await;
+    let second = next(&mut a).await;
+    a.commit(&second).unwrap();
+    assert_eq!(
+        first.assignment, second.assignment,
+        "no rebalance between them"
+    );
+    // a second member joins: the first member's partitions change
+    let mut b = bus.subscribe(&t, "numbered").await.unwrap();
+    let joined = tokio::spawn(async move {
+        loop {
+            let r = b.next().await.unwrap();
+            b.commit(&r).unwrap();
+        }
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut n = 2u8;
+    loop {
+        send(n).await;
+        n = n.wrapping_add(1);
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(250), a.next()).await {
+            a.commit(&r).unwrap();
+            if r.assignment != first.assignment {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "records still read under the first assignment after a member joined"
+        );
+    }
+    joined.abort();
+}
