@@ -4,8 +4,9 @@
 //! record is committed only when it and every record before it in its
 //! partition are done), so a crash redelivers from the first record not
 //! done. A handler that must wait answers [`Flow::RetryAfter`]: its record
-//! waits on a timer and keeps its place in the window, and a partition with
-//! a full window is paused, never slept on inside the poll loop. With a
+//! waits on a timer and keeps its place in the window; what arrives behind
+//! a full window queues, and a partition with a long queue is paused,
+//! never slept on inside the poll loop. With a
 //! window of 1 this is one record at a time per partition, in order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -40,7 +41,8 @@ enum Slot {
 struct Lane {
     /// The records taken (at most the window), by offset.
     taken: BTreeMap<u64, Slot>,
-    /// Records delivered while the window was full (the partition is paused).
+    /// Records delivered while the window was full (past [`BACKLOG`] of
+    /// them the partition is paused).
     backlog: VecDeque<Record>,
     /// The highest offset seen: repeats of a replayed fetch are dropped.
     seen: Option<u64>,
@@ -72,6 +74,14 @@ impl Lane {
         last
     }
 }
+
+/// Records of a partition held beyond its window before the partition is
+/// paused. Pausing a Kafka partition drops what the client fetched ahead
+/// and fetches it again on resume, which costs a fetch round (on Tansu,
+/// about a second) per record if every record beyond a window of one
+/// paused it: a short queue instead, and a pause only for a real backlog
+/// (a handler waiting to retry, a slow effect).
+const BACKLOG: usize = 256;
 
 /// What a finished handler run reports.
 type Outcome = (Record, u32, Result<Flow, WorkerError>);
@@ -223,12 +233,15 @@ pub async fn consume_window<E, F, Fut>(
                         running.push(run(r, 0));
                         continue;
                     }
-                    // the window is full: hold it, and stop the partition
-                    // (again: a rebalance clears pauses) until there is room
+                    // the window is full: hold it, and past a short queue
+                    // stop the partition (again: a rebalance clears pauses)
+                    // until there is room
                     lane.backlog.push_back(r);
-                    match consumer.pause(p) {
-                        Ok(()) => lane.paused = true,
-                        Err(e) => tracing::error!(error = %e, topic = %name, partition = p, "pause failed"),
+                    if lane.backlog.len() >= BACKLOG {
+                        match consumer.pause(p) {
+                            Ok(()) => lane.paused = true,
+                            Err(e) => tracing::error!(error = %e, topic = %name, partition = p, "pause failed"),
+                        }
                     }
                 }
                 Err(e) => {

@@ -16,8 +16,10 @@ fn load(url: &str, extra: &[&str]) -> Value {
             "4",
             "--warmup-ms",
             "100",
+            // long enough that a callback on a busy test broker (the
+            // parallel Kafka suite) completes inside it
             "--duration-ms",
-            "500",
+            "2000",
         ])
         .args(extra)
         .output()
