@@ -246,6 +246,7 @@ async fn a_third_instance_joins_during_a_burst_and_answers_stay_correct() {
     let burst = {
         let (app, c1, c2, stop) = (&app, c1.clone(), c2.clone(), stop.clone());
         async move {
+            // each tradeNo with when it was acknowledged
             let mut sent = Vec::new();
             let mut i = 0;
             while !stop.is_cancelled() {
@@ -259,7 +260,7 @@ async fn a_third_instance_joins_during_a_burst_and_answers_stay_correct() {
                     // a rebalance may outlast the deadline: retried as any card system would
                     assert_eq!(b["errCode"], "5004", "{no}: {b}");
                 }
-                sent.push(no);
+                sent.push((no, tokio::time::Instant::now()));
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -268,6 +269,7 @@ async fn a_third_instance_joins_during_a_burst_and_answers_stay_correct() {
     };
     let join = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let starting = tokio::time::Instant::now();
         let d3 = tempfile::tempdir().unwrap();
         let city3 = instance(&app, Roles::City, d3.path(), Some(app.province())).await;
         // restored before it serves, and it holds partitions of the owners' group
@@ -282,12 +284,21 @@ async fn a_third_instance_joins_during_a_burst_and_answers_stay_correct() {
             assert!(tokio::time::Instant::now() < deadline, "{b}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        let joined = tokio::time::Instant::now();
         tokio::time::sleep(Duration::from_secs(2)).await;
         stop.cancel();
-        (city3, d3, c3)
+        (city3, d3, c3, starting, joined)
     };
-    let (sent, (city3, _d3, c3)) = tokio::join!(burst, join);
-    assert!(sent.len() >= 10, "burst too short: {}", sent.len());
+    let (sent, (city3, _d3, c3, starting, joined)) = tokio::join!(burst, join);
+    // the burst spans the join: acknowledged before the third instance
+    // started, and after it held partitions (however long the rebalance
+    // held the ones in between)
+    assert!(
+        sent.iter().any(|(_, at)| *at < starting) && sent.iter().any(|(_, at)| *at > joined),
+        "the burst does not span the join: {} sent",
+        sent.len()
+    );
+    let sent: Vec<String> = sent.into_iter().map(|(no, _)| no).collect();
     // every one of them, sent again to the newcomer, is a duplicate
     for no in &sent {
         let (s, b) = callback(&app, &c3, no, "交易成功").await;
