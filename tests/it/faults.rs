@@ -711,7 +711,13 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
         if status == 200 {
             break;
         }
-        assert_eq!((status, code.as_str()), (503, "5003"));
+        // refused while the store is failed; or, on Kafka, not decided in
+        // time while the restarted node's owners take their partitions
+        // back: a card system retries both
+        assert!(
+            matches!((status, code.as_str()), (503, "5003") | (504, "5004")),
+            "{status} {code} after space returned"
+        );
         let live = http
             .get(format!("{}/livez", node.city()))
             .send()
