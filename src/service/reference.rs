@@ -212,29 +212,15 @@ pub fn open(store: &Store, ev: &ReferenceChanged) -> Result<Change, ServiceError
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::crypto::{CipherKind, DataKey, Keyring};
     use crate::domain::{PersonName, Phone};
-    use crate::durability::Durable;
 
     const ID: &str = "340102199003073238";
-
-    fn store(dir: &std::path::Path) -> Store {
-        let durable = Durable::open(dir).unwrap();
-        let key = DataKey::parse(
-            CipherKind::Aes256Gcm,
-            &DataKey::generate(CipherKind::Aes256Gcm),
-        )
-        .unwrap();
-        Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap()
-    }
 
     #[tokio::test]
     async fn a_change_travels_sealed_keyed_without_personal_data_and_applies() {
         let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path());
+        let store = Store::for_tests(dir.path());
         let reference = Reference {
             scope: "province".into(),
             ..Reference::local(store.clone())

@@ -53,12 +53,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::crypto::{CipherKind, DataKey, Keyring};
     use crate::domain::resident::TranscodeConfig;
     use crate::domain::{CityNo, TargetType};
-    use crate::durability::Durable;
     use crate::store::Store;
 
     fn config(area: &str, url: &str) -> TranscodeConfig {
@@ -76,13 +72,7 @@ mod tests {
     #[tokio::test]
     async fn an_admin_write_replaces_a_cached_lookup_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let durable = Durable::open(dir.path()).unwrap();
-        let key = DataKey::parse(
-            CipherKind::Aes256Gcm,
-            &DataKey::generate(CipherKind::Aes256Gcm),
-        )
-        .unwrap();
-        let store = Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap();
+        let store = Store::for_tests(dir.path());
         let (district, t) = (
             CityNo::parse("340102").unwrap(),
             TargetType::parse("3401002").unwrap(),

@@ -239,3 +239,19 @@ fn key2(a: &str, b: &str) -> Vec<u8> {
     k.extend_from_slice(b.as_bytes());
     k
 }
+
+#[cfg(test)]
+impl Store {
+    /// A store in `dir` under a fresh data key, for unit tests (inside a
+    /// tokio runtime: the flusher is spawned).
+    pub(crate) fn for_tests(dir: &std::path::Path) -> Store {
+        use crate::crypto::{CipherKind, DataKey};
+        let durable = Durable::open(dir).expect("test database");
+        let key = DataKey::parse(
+            CipherKind::Aes256Gcm,
+            &DataKey::generate(CipherKind::Aes256Gcm),
+        )
+        .expect("test key");
+        Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).expect("test store")
+    }
+}

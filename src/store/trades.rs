@@ -176,26 +176,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::crypto::{CipherKind, DataKey, Keyring};
-    use crate::durability::Durable;
-
-    fn store(dir: &std::path::Path) -> Store {
-        let durable = Durable::open(dir).unwrap();
-        let key = DataKey::parse(
-            CipherKind::Aes256Gcm,
-            &DataKey::generate(CipherKind::Aes256Gcm),
-        )
-        .unwrap();
-        Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap()
-    }
 
     #[tokio::test]
     async fn an_acceptance_is_named_and_the_changelog_can_replace_it() {
         let dir = tempfile::tempdir().unwrap();
-        let s = store(dir.path());
+        let s = Store::for_tests(dir.path());
         let key = trade_key_of("340100/3401002/T-1").unwrap();
         assert_eq!(key, trade_key("340100", "3401002", "T-1"));
         let (first, ids) = s.accept_trade(&key, b"d1", "acc-a", &[], 1).unwrap();

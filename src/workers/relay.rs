@@ -231,23 +231,13 @@ async fn publish_all(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::crypto::{CipherKind, DataKey, Keyring};
-    use crate::durability::Durable;
     use crate::store::trade_key;
 
     #[tokio::test]
     async fn records_of_an_acceptance_the_changelog_replaced_are_superseded() {
         let dir = tempfile::tempdir().unwrap();
-        let durable = Durable::open(dir.path()).unwrap();
-        let key = DataKey::parse(
-            CipherKind::Aes256Gcm,
-            &DataKey::generate(CipherKind::Aes256Gcm),
-        )
-        .unwrap();
-        let store = Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).unwrap();
+        let store = Store::for_tests(dir.path());
         let record = |acceptance: &str| OutboxRecord {
             topic: "akm.trade".into(),
             partition: None,
