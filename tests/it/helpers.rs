@@ -51,6 +51,7 @@ pub fn kafka() -> Option<String> {
 /// Settings for one test: free ports, its own data dir, and on Kafka its
 /// own topic prefix (so tests never share topics).
 pub fn settings(dir: &std::path::Path) -> Settings {
+    let on_kafka = kafka().is_some();
     let (bus, kafka_brokers, topic_prefix) = match kafka() {
         Some(b) => (
             BusKind::Kafka,
@@ -81,6 +82,12 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         subject_key: Some(Secret::new(SUBJECT_KEY)),
         retry_max: Duration::from_millis(200),
         workers: 2,
+        // The Kafka suite shares one test broker (Tansu on sqlite) among
+        // ~95 parallel tests on two cores: a hop can take seconds there. The
+        // deadlines are longer so a slow broker is not read as a wrong
+        // answer; the tests of the deadlines themselves set their own.
+        transcode_timeout: Duration::from_millis(if on_kafka { 8_000 } else { 3_000 }),
+        callback_timeout: Duration::from_millis(if on_kafka { 15_000 } else { 10_000 }),
         ..Settings::default()
     }
 }
