@@ -56,6 +56,13 @@ const FLUSH_GATHER: Duration = Duration::from_millis(1);
 const PROBE: &[u8] = b"\0akm.probe";
 
 impl Durable {
+    /// Report each flush's duration to `metrics` (the first node to ask).
+    pub fn observe(&self, metrics: &crate::metrics::Metrics) {
+        let _ = self.flusher.observer.set(metrics.clone());
+    }
+}
+
+impl Durable {
     /// Open (or create) the database under `dir`. Must run inside a tokio
     /// runtime (the flusher task is spawned here).
     pub fn open(dir: &Path) -> Result<Self, DurabilityError> {
@@ -205,6 +212,8 @@ struct Flusher {
     healthy: std::sync::atomic::AtomicBool,
     done: watch::Sender<u64>,
     wake: Arc<Notify>,
+    /// Where each flush's duration goes (`akm_flush_duration_seconds`).
+    observer: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl Flusher {
@@ -217,6 +226,7 @@ impl Flusher {
             healthy: std::sync::atomic::AtomicBool::new(true),
             done,
             wake: wake.clone(),
+            observer: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&me);
         tokio::spawn(async move {
@@ -233,6 +243,7 @@ impl Flusher {
                 // Every ticket taken so far was taken after its write, so one
                 // flush covers all of them.
                 let target = f.requested.load(Ordering::Acquire);
+                let started = std::time::Instant::now();
                 loop {
                     // sled's own flush_async starts a thread per call (its
                     // io pool): under load that was half the CPU. One
@@ -246,6 +257,9 @@ impl Flusher {
                     match flushed {
                         Ok(_) => {
                             f.healthy.store(true, Ordering::Relaxed);
+                            if let Some(m) = f.observer.get() {
+                                m.flushed(started.elapsed());
+                            }
                             break;
                         }
                         Err(e) => {

@@ -22,12 +22,14 @@ pub mod domain;
 pub mod durability;
 pub mod events;
 pub mod frame;
+pub mod metrics;
 pub mod protocol;
 pub mod service;
 pub mod signing;
 pub mod sim;
 pub mod startup;
 pub mod store;
+pub mod trace;
 pub mod workers;
 
 pub use startup::{start, start_with_clock, Platform, Roles, RunningNode};

@@ -145,13 +145,24 @@ enum TopicsAction {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn")),
-        )
-        .init();
+        );
+    // AKM_LOG_FORMAT: read before the settings, so that loading them logs
+    match std::env::var("AKM_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("") | Ok("text") => log.init(),
+        // one JSON object per line: timestamp, level, target, fields (the
+        // message among them) and the current span (its trace_id)
+        Ok("json") => log
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        Ok(other) => anyhow::bail!("AKM_LOG_FORMAT must be text or json, not {other:?}"),
+    }
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Some(d) = cli.data_dir {
         settings.data_dir = d;

@@ -302,8 +302,13 @@ impl Wiring {
             .with_context(|| format!("cannot open data dir {}", dir.display()))?
             .with_flush_timeout(s.flush_timeout);
         durable.watch(dir, s.min_free_mb);
+        // the node's own registry: role `all` runs two nodes in one process
+        let metrics = crate::metrics::Metrics::new();
+        durable.observe(&metrics);
         let store = Store::open(&durable, self.keys.clone())?;
-        let bus = open_bus(&s, &durable, clock.clone()).await?;
+        let bus = open_bus(&s, &durable, clock.clone())
+            .await?
+            .instrumented(metrics.clone());
         let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;
         let reply_partition = match s.reply_partition {
             Some(p) if p < replies => p,
@@ -337,6 +342,7 @@ impl Wiring {
                     province_url,
                     signing.clone(),
                     alerts.clone(),
+                    metrics.clone(),
                 );
                 (
                     "city",
@@ -528,6 +534,7 @@ impl Wiring {
                 clock: clock.clone(),
                 subject_key,
                 keys: self.keys.clone(),
+                metrics: metrics.clone(),
             }),
             node_id: node_id.clone(),
             limit: Arc::new(Semaphore::new(s.transcode_concurrency)),
@@ -566,6 +573,7 @@ impl Wiring {
                         province_url,
                         signing.clone(),
                         alerts.clone(),
+                        metrics.clone(),
                     ),
                     schedule,
                     timeout: s.http_timeout,
@@ -671,6 +679,7 @@ impl Wiring {
             s.request_timeout,
             s.body_timeout,
             s.max_inflight,
+            metrics.clone(),
         ));
         let app = match &qr {
             Some(qr) => crate::api::router::province(

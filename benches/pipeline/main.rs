@@ -112,6 +112,7 @@ async fn main() {
                 clock: akm::clock::system(),
             }),
             akm::clients::Alerts::default(),
+            akm::metrics::Metrics::new(),
         ),
         http: akm::clients::http_client(None).expect("http client"),
         card_url: card.url("3401002"),

@@ -16,6 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::fields::MAX_BODY;
 use super::ApiError;
@@ -42,6 +43,8 @@ pub struct Edge {
     pub request_timeout: Duration,
     pub body_timeout: Duration,
     inflight: HashMap<&'static str, Arc<Semaphore>>,
+    /// Requests, latency and refusals (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Edge {
@@ -50,6 +53,7 @@ impl Edge {
         request_timeout: Duration,
         body_timeout: Duration,
         max_inflight: usize,
+        metrics: crate::metrics::Metrics,
     ) -> Self {
         let inflight = [
             Service::Decode,
@@ -66,6 +70,7 @@ impl Edge {
             request_timeout,
             body_timeout,
             inflight,
+            metrics,
         }
     }
 }
@@ -86,11 +91,42 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The edge middleware.
+/// The edge middleware: counts what it answers (`akm_requests_total`,
+/// `akm_request_duration_seconds`, `akm_refusals_total`).
 pub async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
     let Some(service) = service_of(req.uri().path()) else {
         return next.run(req).await;
     };
+    let started = std::time::Instant::now();
+    let app_id = header(req.headers(), signing::H_APP_ID)
+        .unwrap_or_default()
+        .to_string();
+    // the caller's trace goes on (W3C traceparent), or one starts here
+    let trace_id = header(req.headers(), crate::trace::HEADER)
+        .and_then(crate::trace::TraceParent::parse)
+        .unwrap_or_else(crate::trace::TraceParent::root)
+        .trace_id()
+        .to_string();
+    let span = tracing::info_span!("request", service = service.as_str(), trace_id = %trace_id);
+    let response = crate::trace::within(trace_id, guarded(&edge, service, req, next))
+        .instrument(span)
+        .await;
+    // every envelope names its code (`protocol`); a response without one
+    // is an axum rejection before any handler, counted by its status
+    let code = response.extensions().get::<ErrCode>().map_or_else(
+        || response.status().as_u16().to_string(),
+        |c| c.code().to_string(),
+    );
+    edge.metrics
+        .request(service.as_str(), &code, started.elapsed());
+    if ["4010", "4011", "4029"].contains(&code.as_str()) {
+        edge.metrics.refusal(edge.gate.app_label(&app_id), &code);
+    }
+    response
+}
+
+/// The in-flight cap and the request timeout around [`checked`].
+async fn guarded(edge: &Edge, service: Service, req: Request, next: Next) -> Response {
     let Some(permit) = edge
         .inflight
         .get(service.as_str())
@@ -100,10 +136,12 @@ pub async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Re
             ErrCode::RateLimited,
             format!("{}请求过多，请稍后重试", service.as_str()),
         );
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        response.extensions_mut().insert(ErrCode::RateLimited);
+        return response;
     };
     let answer =
-        tokio::time::timeout(edge.request_timeout, checked(&edge, service, req, next)).await;
+        tokio::time::timeout(edge.request_timeout, checked(edge, service, req, next)).await;
     drop(permit);
     match answer {
         Ok(r) => r,

@@ -63,6 +63,9 @@ impl IntoResponse for ApiError {
 impl<T: Serialize> IntoResponse for Envelope<T> {
     fn into_response(self) -> Response {
         let code = ErrCode::parse(&self.err_code).unwrap_or(ErrCode::Internal);
-        (status(code), Json(self)).into_response()
+        let mut response = (status(code), Json(self)).into_response();
+        // for the edge's metrics
+        response.extensions_mut().insert(code);
+        response
     }
 }

@@ -33,6 +33,7 @@ fn common(api: Arc<NodeApi>) -> Router {
         .route("/livez", get(services::livez))
         .route("/readyz", get(services::readyz))
         .route("/health", get(services::readyz))
+        .route("/metrics", get(services::metrics))
         .with_state(api)
 }
 

@@ -73,7 +73,7 @@ pub async fn callback(
     Body(t): Body<TradeReport>,
 ) -> Result<Envelope<()>, ApiError> {
     api.restore.check()?;
-    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let trace = crate::trace::current_or_new();
     Ok(match api.callbacks.accept(&t, &trace).await? {
         Outcome::New => Envelope::done("消息回传成功"),
         Outcome::Duplicate => Envelope::done("重复的消息回传（该tradeNo已接收），已忽略"),
@@ -121,6 +121,44 @@ pub async fn livez(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
 /// its storage cannot (a failing flush, free space below the watermark) or
 /// a supervised task is down; with what is wrong and the alerts an operator
 /// must act on (a province refusing this city's credentials, say). O(1).
+/// `GET /metrics`: the node's metrics in the OpenMetrics text format, its
+/// levels read now (pending transcodes, the outbox, consumer lag: each
+/// held partition's end offset less the next offset its member has not
+/// done). Like the probes it carries no personal data and no credentials.
+pub async fn metrics(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
+    let bus = &api.callbacks.bus;
+    let store = &api.admin.store;
+    let held = bus.owned().positions();
+    let ends = futures::future::join_all(
+        held.iter()
+            .map(|(topic, _, partition, _)| bus.end_offset(topic, *partition)),
+    )
+    .await;
+    let lag = held
+        .into_iter()
+        .zip(ends)
+        .filter_map(|((topic, group, partition, next), end)| {
+            // a partition whose end cannot be read now is left out
+            let end = end.ok()?;
+            Some((group, topic, partition, end.saturating_sub(next) as i64))
+        })
+        .collect();
+    let m = bus.metrics();
+    m.set_levels(&crate::metrics::Levels {
+        pending_transcodes: api.transcode.pending.len() as i64,
+        outbox_depth: store.outbox_len() as i64,
+        outbox_oldest: store.outbox_head_age(),
+        lag,
+    });
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        m.encode(),
+    )
+}
+
 pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     let store = &api.admin.store;
     let down = api.tasks.down();

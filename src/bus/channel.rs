@@ -1,6 +1,7 @@
 //! Typed channels: each event type names its topic, key, partition and
 //! headers, so no caller spells them out. Every record carries a `traceId`
-//! header equal to the event's trace id.
+//! header equal to the event's trace id, and the same trace as a W3C
+//! `traceparent`.
 
 use super::{BusError, Message, Topic, Topics};
 use crate::events::{
@@ -33,7 +34,11 @@ pub fn message<E: Channel>(topics: &Topics, event: &E) -> Result<Message, BusErr
         event.key().as_bytes().to_vec(),
         events::encode(event)?,
     )
-    .header("traceId", event.trace_id());
+    .header("traceId", event.trace_id())
+    .header(
+        crate::trace::HEADER,
+        crate::trace::TraceParent::child_of(event.trace_id()).header(),
+    );
     for (k, v) in event.headers() {
         m = m.header(k, v);
     }

@@ -49,19 +49,52 @@ pub struct Bus {
     topics: Topics,
     /// The partitions this process's group members hold (`/readyz`).
     owned: Owned,
+    /// The node's metrics (retries, DLQ records, consumer lag).
+    metrics: crate::metrics::Metrics,
 }
 
 /// The partitions each group member of a process holds, by
-/// `<topic> <group>` and member.
+/// `<topic> <group>` and member, and how far it is in each.
 #[derive(Debug, Clone, Default)]
-pub struct Owned(Arc<std::sync::Mutex<Holdings>>);
+pub struct Owned(
+    Arc<std::sync::Mutex<Holdings>>,
+    Arc<std::sync::Mutex<Positions>>,
+);
 
 /// By `<topic> <group>`, each member's partitions.
 type Holdings = BTreeMap<String, BTreeMap<u64, Vec<u32>>>;
 
+/// By `(topic, group, partition)`, the next offset not yet done.
+type Positions = BTreeMap<(String, String, u32), u64>;
+
 impl Owned {
     fn map(&self) -> std::sync::MutexGuard<'_, Holdings> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn positions_map(&self) -> std::sync::MutexGuard<'_, Positions> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Everything before `next` on `partition` is done by `group`'s member
+    /// here (reported every second by the consume loop).
+    pub fn position(&self, topic: &str, group: &str, partition: u32, next: u64) {
+        self.positions_map()
+            .insert((topic.to_string(), group.to_string(), partition), next);
+    }
+
+    /// `(topic, group, partition, next offset not done)` of every partition
+    /// this process's members hold now, where known.
+    pub fn positions(&self) -> Vec<(String, String, u32, u64)> {
+        let held = self.snapshot();
+        self.positions_map()
+            .iter()
+            .filter(|((t, g, p), _)| {
+                held.get(&format!("{t} {g}"))
+                    .is_some_and(|ps| ps.contains(p))
+            })
+            .map(|((t, g, p), next)| (t.clone(), g.clone(), *p, *next))
+            .collect()
     }
 
     /// Member `member` of `group` on `topic` holds `partitions` (none: it left).
@@ -105,6 +138,7 @@ impl Bus {
             backend: Backends::Embedded(bus),
             topics,
             owned: Owned::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -120,6 +154,7 @@ impl Bus {
             backend: Backends::Kafka(bus),
             topics,
             owned: Owned::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -134,6 +169,16 @@ impl Bus {
     /// The partitions this process's group members hold.
     pub fn owned(&self) -> &Owned {
         &self.owned
+    }
+
+    /// This bus reporting to `metrics` (the node's).
+    pub fn instrumented(self, metrics: crate::metrics::Metrics) -> Self {
+        Bus { metrics, ..self }
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The topic names of this deployment.

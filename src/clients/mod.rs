@@ -92,7 +92,8 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, CallError> 
     Ok(out)
 }
 
-/// An outbound request: JSON body, timeout, and signature headers when given.
+/// An outbound request: JSON body, timeout, the current trace
+/// (`traceparent`), and signature headers when given.
 fn request(
     http: &reqwest::Client,
     url: &str,
@@ -104,6 +105,13 @@ fn request(
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .timeout(timeout);
+    // the trace this call belongs to goes on to the party called
+    if let Some(trace) = crate::trace::current() {
+        req = req.header(
+            crate::trace::HEADER,
+            crate::trace::TraceParent::child_of(&trace).header(),
+        );
+    }
     if let Some(s) = signer {
         for (k, v) in s
             .signer
@@ -170,6 +178,27 @@ pub enum Delivery {
     /// 401, 403, 404: a configuration problem (a rotated secret, a wrong
     /// URL), not a bad record: retry, with an error log.
     Misconfigured { reason: String },
+}
+
+impl Delivery {
+    /// For `akm_outbound_duration_seconds`: ok, refused or failed.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Delivery::Done => "ok",
+            Delivery::Reject { .. } | Delivery::Misconfigured { .. } => "refused",
+            Delivery::Retry { .. } => "failed",
+        }
+    }
+}
+
+/// For `akm_outbound_duration_seconds`: ok, refused (the peer answered
+/// with an error) or failed (no usable answer).
+pub fn outcome_of<T>(r: &Result<T, CallError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(CallError::Refused { .. }) => "refused",
+        Err(_) => "failed",
+    }
 }
 
 /// Build the node's shared HTTP client: HTTPS with rustls (the webpki

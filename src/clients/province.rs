@@ -19,7 +19,10 @@ pub struct ProvinceClient {
     /// This city's app at the province (`AKM_PROVINCE_APP_ID`).
     signing: Option<Signing>,
     alerts: Alerts,
+    metrics: crate::metrics::Metrics,
 }
+
+use crate::metrics::Party;
 
 const PARTY: &str = "province";
 
@@ -44,12 +47,14 @@ impl ProvinceClient {
         base: &str,
         signing: Option<Signing>,
         alerts: Alerts,
+        metrics: crate::metrics::Metrics,
     ) -> Self {
         ProvinceClient {
             http,
             base: base.trim_end_matches('/').to_string(),
             signing,
             alerts,
+            metrics,
         }
     }
 
@@ -72,14 +77,22 @@ impl ProvinceClient {
         body: &serde_json::Value,
         timeout: Duration,
     ) -> Result<crate::protocol::Envelope<T>, CallError> {
-        let (status, env) = call(
+        let started = std::time::Instant::now();
+        let answer = call(
             &self.http,
             &self.url(path),
             body,
             timeout,
             self.signing.as_ref(),
         )
-        .await?;
+        .await;
+        let outcome = match &answer {
+            Ok((_, env)) if !env.is_ok() => "refused",
+            other => super::outcome_of(other),
+        };
+        self.metrics
+            .outbound(Party::Province, outcome, started.elapsed());
+        let (status, env) = answer?;
         self.watch(status);
         Ok(env)
     }
@@ -155,15 +168,22 @@ impl ProvinceClient {
             msg: &t.msg,
             trade_state: &t.trade_state,
         };
-        let d = deliver(
-            &self.http,
-            &self.url("/api/v1/callback"),
-            &body,
-            timeout,
-            self.signing.as_ref(),
-            &[],
+        let started = std::time::Instant::now();
+        // the province continues the trade's trace
+        let d = crate::trace::within(
+            t.trace_id.clone(),
+            deliver(
+                &self.http,
+                &self.url("/api/v1/callback"),
+                &body,
+                timeout,
+                self.signing.as_ref(),
+                &[],
+            ),
         )
         .await;
+        self.metrics
+            .outbound(Party::Province, d.outcome(), started.elapsed());
         match &d {
             Delivery::Misconfigured { reason } => self.alerts.raise(
                 PARTY,

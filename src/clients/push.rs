@@ -42,13 +42,16 @@ pub async fn push(
     };
     // The gateway drops a second push with the same key (after a crash
     // between the push and its record).
-    deliver(
-        http,
-        url,
-        &body,
-        timeout,
-        None,
-        &[("Idempotency-Key", &n.trade_no)],
+    crate::trace::within(
+        n.trace_id.clone(),
+        deliver(
+            http,
+            url,
+            &body,
+            timeout,
+            None,
+            &[("Idempotency-Key", &n.trade_no)],
+        ),
     )
     .await
 }

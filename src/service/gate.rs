@@ -78,6 +78,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gate {
+    /// `app_id` as a metrics label: itself when it is a registered app,
+    /// else `unknown` (a stranger's made-up ids do not grow the label set).
+    pub fn app_label<'a>(&self, app_id: &'a str) -> &'a str {
+        match self.store.app(app_id) {
+            Ok(Some(_)) => app_id,
+            _ => "unknown",
+        }
+    }
+
     pub fn new(store: Store, clock: SharedClock, enforce: bool, subject_key: Vec<u8>) -> Self {
         Gate {
             store,

@@ -64,7 +64,7 @@ impl TranscodeIngress {
         let q = input.query;
         let deadline = tokio::time::Instant::now() + self.timeout;
         let request_id = uuid::Uuid::new_v4().to_string();
-        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        let trace_id = crate::trace::current_or_new();
         let ev = TranscodeRequested {
             request_id: request_id.clone(),
             trace_id: trace_id.clone(),
@@ -120,6 +120,8 @@ pub struct Transcoder {
     pub subject_key: Vec<u8>,
     /// Seals the card ids on the reply topic.
     pub keys: Arc<Keyring>,
+    /// The node's metrics (the card system's latency).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Transcoder {
@@ -181,14 +183,20 @@ impl Transcoder {
             user_phone: who.user_phone.expose(),
             target_object: &ev.target_object,
         };
-        card::generate(
+        let started = std::time::Instant::now();
+        let codes = card::generate(
             &self.http,
             &config.target_url,
             &req,
             self.remaining(ev.deadline_ms)?,
         )
-        .await
-        .map_err(ServiceError::CardSystem)
+        .await;
+        self.metrics.outbound(
+            crate::metrics::Party::CardSystem,
+            crate::clients::outcome_of(&codes),
+            started.elapsed(),
+        );
+        codes.map_err(ServiceError::CardSystem)
     }
 
     /// Run one request and build its reply. A 5xxx is logged here with its

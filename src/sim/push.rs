@@ -22,6 +22,8 @@ struct PushState {
     keys: Mutex<std::collections::HashSet<String>>,
     /// Pushes dropped as doubles, and the keys they carried.
     dropped: Mutex<Vec<String>>,
+    /// The `traceparent` of each push kept, as sent.
+    traces: Mutex<Vec<String>>,
     unkeyed: AtomicU32,
     fail_next: AtomicU32,
     fail_status: AtomicU16,
@@ -65,6 +67,7 @@ impl PushSim {
             pushes: Mutex::new(Vec::new()),
             keys: Mutex::new(std::collections::HashSet::new()),
             dropped: Mutex::new(Vec::new()),
+            traces: Mutex::new(Vec::new()),
             unkeyed: AtomicU32::new(0),
             fail_next: AtomicU32::new(0),
             fail_status: AtomicU16::new(503),
@@ -87,6 +90,11 @@ impl PushSim {
     /// The URL the notifier posts to.
     pub fn url(&self) -> String {
         format!("http://{}/push", self.addr)
+    }
+
+    /// The `traceparent` headers of the pushes kept (empty when none came).
+    pub fn traces(&self) -> Vec<String> {
+        lock(&self.state.traces).clone()
     }
 
     /// Pushes received so far.
@@ -170,6 +178,17 @@ async fn receive(
         p.push(body);
         if p.len() > KEEP {
             p.remove(0);
+        }
+        let mut t = lock(&s.traces);
+        t.push(
+            headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+        );
+        if t.len() > KEEP {
+            t.remove(0);
         }
     }
     s.count.send_modify(|n| *n += 1);

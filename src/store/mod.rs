@@ -71,6 +71,8 @@ pub struct Store {
     outbox_depth: Arc<std::sync::atomic::AtomicI64>,
     /// Told whenever outbox records are removed (published).
     outbox_removed: Arc<tokio::sync::Notify>,
+    /// The outbox's first record when last looked at, and since when.
+    outbox_head: Arc<std::sync::Mutex<Option<outbox::Head>>>,
     keys: Arc<Keyring>,
     residents: sled::Tree,
     cards: sled::Tree,
@@ -94,6 +96,7 @@ impl Store {
         let store = Store {
             outbox_depth: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             outbox_removed: Arc::new(tokio::sync::Notify::new()),
+            outbox_head: Arc::default(),
             keys,
             residents: durable.tree("residents")?,
             cards: durable.tree("cards")?,

@@ -17,6 +17,9 @@ pub struct OutboxRecord {
     pub payload: Vec<u8>,
 }
 
+/// The outbox's first key when last looked at, and since when.
+pub(super) type Head = (Vec<u8>, std::time::Instant);
+
 /// An outbox record and its id (for removal once published).
 #[derive(Debug, Clone)]
 pub struct OutboxEntry {
@@ -113,6 +116,29 @@ impl Store {
             }
         };
         tokio::time::timeout(within, gone).await.unwrap_or(false)
+    }
+
+    /// How long the outbox's first record has been first, as far as this
+    /// process has looked (every call looks): the age of the oldest record
+    /// not yet published, zero when the outbox is empty. A record left from
+    /// before a restart counts from the first look after it.
+    pub fn outbox_head_age(&self) -> std::time::Duration {
+        let head = match self.outbox.first() {
+            Ok(Some((k, _))) => k.to_vec(),
+            _ => Vec::new(),
+        };
+        let mut seen = self.outbox_head.lock().unwrap_or_else(|p| p.into_inner());
+        if head.is_empty() {
+            *seen = None;
+            return std::time::Duration::ZERO;
+        }
+        match &*seen {
+            Some((k, since)) if *k == head => since.elapsed(),
+            _ => {
+                *seen = Some((head, std::time::Instant::now()));
+                std::time::Duration::ZERO
+            }
+        }
     }
 
     /// The outbox depth (a counter: O(1)).

@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{dead_letter, Flow, WorkerError};
 use crate::bus::{Bus, BusConsumer, Channel, Consumer, Record};
@@ -47,6 +48,8 @@ struct Lane {
     /// The highest offset seen: repeats of a replayed fetch are dropped.
     seen: Option<u64>,
     paused: bool,
+    /// The next offset not done (for the lag in `/metrics`).
+    position: Option<u64>,
 }
 
 impl Lane {
@@ -132,8 +135,18 @@ pub async fn consume_window<E, F, Fut>(
     }
     // One run of the handler (or the DLQ for what does not decode).
     let run = |record: Record, attempt: u32| {
+        // one span per worker step, in the record's trace
+        let span = tracing::info_span!(
+            "record",
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            trace_id = record.header("traceId").unwrap_or_default(),
+        );
         let work = match events::decode::<E>(&record.payload) {
-            Ok(ev) => futures::future::Either::Left(handle(ev, record.clone(), attempt)),
+            Ok(ev) => {
+                futures::future::Either::Left(handle(ev, record.clone(), attempt).instrument(span))
+            }
             Err(e) => {
                 tracing::error!(error = %e, topic = %name, offset = record.offset, "undecodable record to DLQ");
                 let (bus, r, reason) = (bus.clone(), record.clone(), format!("decode: {e}"));
@@ -153,6 +166,7 @@ pub async fn consume_window<E, F, Fut>(
     // forgotten when the member ends (however it ends)
     let holding = Holding {
         owned: bus.owned().clone(),
+        metrics: bus.metrics().clone(),
         topic: name.clone(),
         group: group.to_string(),
         member: rand::random(),
@@ -175,14 +189,14 @@ pub async fn consume_window<E, F, Fut>(
                 // (a push) is recorded and not repeated after the restart.
                 // The platform bounds this by its shutdown timeout.
                 while let Some(outcome) = running.next().await {
-                    if !matches!(settle(&mut lanes, &mut consumer, &name, window, outcome), Settled::Go(_)) {
+                    if !matches!(settle(&mut lanes, &mut consumer, &holding, window, outcome), Settled::Go(_)) {
                         break;
                     }
                 }
                 return;
             }
             Some(outcome) = running.next(), if !running.is_empty() => {
-                match settle(&mut lanes, &mut consumer, &name, window, outcome) {
+                match settle(&mut lanes, &mut consumer, &holding, window, outcome) {
                     Settled::Go(start) => {
                         for r in start {
                             running.push(run(r, 0));
@@ -208,7 +222,14 @@ pub async fn consume_window<E, F, Fut>(
                     }
                 }
             }
-            _ = look.tick() => holding.report(consumer.owned()),
+            _ = look.tick() => {
+                holding.report(consumer.owned());
+                for (p, lane) in &lanes {
+                    if let Some(next) = lane.position {
+                        holding.position(*p, next);
+                    }
+                }
+            }
             _ = sleep_until(next_due) => {
                 let now = Instant::now();
                 for lane in lanes.values_mut() {
@@ -228,6 +249,7 @@ pub async fn consume_window<E, F, Fut>(
                     if !lane.fresh(&r) {
                         continue;
                     }
+                    lane.position.get_or_insert(r.offset);
                     if lane.taken.len() < window && lane.backlog.is_empty() {
                         lane.taken.insert(r.offset, Slot::Running);
                         running.push(run(r, 0));
@@ -253,9 +275,11 @@ pub async fn consume_window<E, F, Fut>(
     }
 }
 
-/// A group member's entry in the bus's [`crate::bus::Owned`].
+/// A group member's entry in the bus's [`crate::bus::Owned`], and its
+/// metrics.
 struct Holding {
     owned: crate::bus::Owned,
+    metrics: crate::metrics::Metrics,
     topic: String,
     group: String,
     member: u64,
@@ -265,6 +289,12 @@ impl Holding {
     fn report(&self, partitions: Vec<u32>) {
         self.owned
             .report(&self.topic, &self.group, self.member, partitions);
+    }
+
+    /// Everything before `next` on `partition` is done.
+    fn position(&self, partition: u32, next: u64) {
+        self.owned
+            .position(&self.topic, &self.group, partition, next);
     }
 }
 
@@ -289,11 +319,12 @@ enum Settled {
 fn settle(
     lanes: &mut HashMap<u32, Lane>,
     consumer: &mut impl BusConsumer,
-    name: &str,
+    holding: &Holding,
     window: usize,
     (record, attempt, result): Outcome,
 ) -> Settled {
     let p = record.partition;
+    let name = holding.topic.as_str();
     let Some(lane) = lanes.get_mut(&p) else {
         return Settled::Go(Vec::new()); // from before a restart of the loop
     };
@@ -302,6 +333,7 @@ fn settle(
             lane.taken.insert(record.offset, Slot::Done(record));
         }
         Ok(Flow::RetryAfter(wait)) => {
+            holding.metrics.retry(name);
             lane.taken.insert(
                 record.offset,
                 Slot::Waiting {
@@ -322,6 +354,7 @@ fn settle(
         if let Err(e) = consumer.commit(&last) {
             tracing::error!(error = %e, topic = %name, "commit failed");
         }
+        lane.position = Some(last.offset + 1);
     }
     let mut start = Vec::new();
     while lane.taken.len() < window {

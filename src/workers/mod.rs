@@ -59,5 +59,7 @@ pub async fn dead_letter(
         "dlqSource",
         format!("{}[{}]@{}", r.topic, r.partition, r.offset),
     );
-    bus.publish(m).await.map(|_| ())
+    bus.publish(m).await?;
+    bus.metrics().dead_letter(&r.topic);
+    Ok(())
 }

@@ -171,29 +171,34 @@ impl Notifier {
                 return Ok(Flow::Commit);
             }
         };
-        Ok(
-            match push::push(&self.http, &self.push_url, &n, self.timeout).await {
-                Delivery::Done => {
-                    tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
-                    self.record(&n, key, 0).await
-                }
-                Delivery::Retry { reason, after } => {
-                    let wait = after.unwrap_or_else(|| self.schedule.next(attempt));
-                    tracing::warn!(trade_no = %n.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "push failed; retrying");
-                    Flow::RetryAfter(wait)
-                }
-                Delivery::Misconfigured { reason } => {
-                    let wait = self.schedule.next(attempt);
-                    tracing::error!(trade_no = %n.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "the push gateway refuses our calls (check AKM_PUSH_URL); retrying");
-                    Flow::RetryAfter(wait)
-                }
-                Delivery::Reject { reason } => {
-                    tracing::error!(trade_no = %n.trade_no, %reason, "push gateway refused; sent to DLQ");
-                    dead_letter(&self.bus, Topic::Notify, &rec, &reason).await?;
-                    Flow::Commit
-                }
-            },
-        )
+        let started = std::time::Instant::now();
+        let pushed = push::push(&self.http, &self.push_url, &n, self.timeout).await;
+        self.bus.metrics().outbound(
+            crate::metrics::Party::PushGateway,
+            pushed.outcome(),
+            started.elapsed(),
+        );
+        Ok(match pushed {
+            Delivery::Done => {
+                tracing::info!(trade_no = %n.trade_no, to = %mask::id(&n.idcard_no), trace_id = %n.trace_id, "resident notified");
+                self.record(&n, key, 0).await
+            }
+            Delivery::Retry { reason, after } => {
+                let wait = after.unwrap_or_else(|| self.schedule.next(attempt));
+                tracing::warn!(trade_no = %n.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "push failed; retrying");
+                Flow::RetryAfter(wait)
+            }
+            Delivery::Misconfigured { reason } => {
+                let wait = self.schedule.next(attempt);
+                tracing::error!(trade_no = %n.trade_no, tries = attempt + 1, %reason, wait_ms = wait.as_millis() as u64, "the push gateway refuses our calls (check AKM_PUSH_URL); retrying");
+                Flow::RetryAfter(wait)
+            }
+            Delivery::Reject { reason } => {
+                tracing::error!(trade_no = %n.trade_no, %reason, "push gateway refused; sent to DLQ");
+                dead_letter(&self.bus, Topic::Notify, &rec, &reason).await?;
+                Flow::Commit
+            }
+        })
     }
 }
 

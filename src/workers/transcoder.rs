@@ -57,7 +57,9 @@ impl Worker {
         tokio::spawn(
             async move {
                 let _permit = permit;
-                let reply = self.transcoder.reply(&ev).await;
+                // the province's decode and the card system continue the trace
+                let reply =
+                    crate::trace::within(ev.trace_id.clone(), self.transcoder.reply(&ev)).await;
                 if self.transcoder.expired(&ev) {
                     return; // nobody waits any more
                 }

@@ -188,3 +188,55 @@ async fn akm_apps_and_akm_call_provision_and_sign() {
     ]));
     assert_eq!(answer["errCode"], "200", "{answer}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_a_bad_format_stops_start_up() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let s = crate::helpers::settings(dir.path());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(crate::helpers::apply_topics(&s));
+    let mut env = crate::child::env(&s);
+    env.push(("AKM_LOG_FORMAT", "json".into()));
+    let mut child = crate::child::command("all", dir.path(), &env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        let message = v["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if message.contains("listening") {
+            assert!(v["fields"]["addr"].is_string(), "{line}");
+        }
+        let ready = message.contains("platform ready");
+        seen.push(message);
+        if ready {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|m| m.contains("platform ready")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|m| m.contains("listening")), "{seen:?}");
+
+    let out = crate::child::command("all", dir.path(), &[("AKM_LOG_FORMAT", "yaml".into())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AKM_LOG_FORMAT"));
+}

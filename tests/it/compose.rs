@@ -103,3 +103,22 @@ fn compose_runs_two_instances_of_each_role_behind_a_balancer_that_checks_readyz(
     // the cities call the province through the balancer
     assert!(compose.contains("AKM_PROVINCE_URL: http://lb:8080"));
 }
+
+#[test]
+fn compose_scrapes_every_instance_s_metrics() {
+    let compose = read("docker-compose.yml");
+    let prometheus = read("deploy/prometheus.yml");
+    assert!(compose.contains("./deploy/prometheus.yml:/etc/prometheus/prometheus.yml"));
+    // each instance directly: counters and lag are per instance
+    for target in [
+        "province-1:8080",
+        "province-2:8080",
+        "city-1:8081",
+        "city-2:8081",
+    ] {
+        assert!(
+            prometheus.contains(&format!("\"{target}\"")),
+            "{target} not scraped"
+        );
+    }
+}

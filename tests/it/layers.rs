@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["sim"],
     &["config"],
     &["domain"],
-    &["protocol", "clock", "signing", "crypto"],
+    &["protocol", "clock", "signing", "crypto", "metrics", "trace"],
 ];
 
 fn rank(m: &str) -> usize {

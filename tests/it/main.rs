@@ -12,6 +12,7 @@ mod helpers;
 mod kafka_only;
 mod layers;
 mod load;
+mod observability;
 mod persistence;
 mod personal_data;
 mod pipeline;
