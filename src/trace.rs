@@ -24,11 +24,9 @@ fn is_hex(s: &str, len: usize) -> bool {
 }
 
 fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
-    for _ in 0..bytes {
-        out.push_str(&format!("{:02x}", rand::random::<u8>()));
-    }
-    out
+    let mut buf = vec![0u8; bytes];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut buf);
+    hex::encode(buf)
 }
 
 impl TraceParent {

@@ -1,7 +1,7 @@
 //! Typed channels: each event type names its topic, key, partition and
-//! headers, so no caller spells them out. Every record carries a `traceId`
-//! header equal to the event's trace id, and the same trace as a W3C
-//! `traceparent`.
+//! headers, so no caller spells them out. Every record carries the event's
+//! trace id as a W3C `traceparent` header (the id is also a field of the
+//! event).
 
 use super::{BusError, Message, Topic, Topics};
 use crate::events::{
@@ -15,13 +15,13 @@ pub trait Channel: Event {
     const TOPIC: Topic;
     /// The record key (decides the partition when there is no explicit one).
     fn key(&self) -> &str;
-    /// The trace id, sent as the `traceId` header.
+    /// The trace id, sent in the `traceparent` header.
     fn trace_id(&self) -> &str;
     /// An explicit partition (reply routing); `None` hashes the key.
     fn partition(&self) -> Option<u32> {
         None
     }
-    /// Headers beyond `traceId`.
+    /// Headers beyond `traceparent`.
     fn headers(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
@@ -34,7 +34,6 @@ pub fn message<E: Channel>(topics: &Topics, event: &E) -> Result<Message, BusErr
         event.key().as_bytes().to_vec(),
         events::encode(event)?,
     )
-    .header("traceId", event.trace_id())
     .header(
         crate::trace::HEADER,
         crate::trace::TraceParent::child_of(event.trace_id()).header(),

@@ -141,7 +141,11 @@ pub async fn consume_window<E, F, Fut>(
             topic = %record.topic,
             partition = record.partition,
             offset = record.offset,
-            trace_id = record.header("traceId").unwrap_or_default(),
+            trace_id = record
+                .header(crate::trace::HEADER)
+                .and_then(crate::trace::TraceParent::parse)
+                .map(|t| t.trace_id().to_string())
+                .unwrap_or_default(),
         );
         let work = match events::decode::<E>(&record.payload) {
             Ok(ev) => {

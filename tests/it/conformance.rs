@@ -272,7 +272,7 @@ async fn an_event_goes_to_its_channel() {
     let (bus, _d) = test_bus().await;
     let reply = akm::events::TranscodeReplied {
         request_id: "req-1".into(),
-        trace_id: "trace-1".into(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         reply_partition: 5,
         subject_id: "s".into(),
         err_code: "200".into(),
@@ -288,7 +288,15 @@ async fn an_event_goes_to_its_channel() {
         (r.topic.as_str(), r.key.as_slice()),
         (t.as_str(), &b"req-1"[..])
     );
-    assert_eq!(r.header("traceId"), Some("trace-1"));
+    let parent = r
+        .header("traceparent")
+        .and_then(akm::trace::TraceParent::parse);
+    assert_eq!(
+        parent.as_ref().map(|t| t.trace_id()),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{:?}",
+        r.headers
+    );
     let back: akm::events::TranscodeReplied = akm::events::decode(&r.payload).unwrap();
     assert_eq!(back, reply);
 }
