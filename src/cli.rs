@@ -239,6 +239,104 @@ pub enum AppsAction {
     },
 }
 
+/// The operator app of the settings (`AKM_ADMIN_APP_ID`,
+/// `AKM_ADMIN_APP_SECRET`) and the node's base URL (`url`, default: the
+/// province listener), without a trailing slash.
+fn operator(settings: &Settings, url: Option<String>) -> anyhow::Result<(Signer, String)> {
+    let (Some(id), Some(secret)) = (&settings.admin_app_id, &settings.admin_app_secret) else {
+        anyhow::bail!("set AKM_ADMIN_APP_ID and AKM_ADMIN_APP_SECRET (the node's operator app)");
+    };
+    let signer = Signer::new(id.clone(), secret.expose(), SignMethod::HmacSha256);
+    let base = url.unwrap_or_else(|| format!("http://{}", settings.province_listen));
+    Ok((signer, base.trim_end_matches('/').to_string()))
+}
+
+/// `akm stats`: the node's statistics (`GET /admin/v1/stats`) as a table,
+/// with each kind's total by outcome, as the operator app.
+pub async fn stats(
+    settings: &Settings,
+    url: Option<String>,
+    from: &str,
+    to: &str,
+    city: Option<&str>,
+) -> anyhow::Result<()> {
+    let (signer, base) = operator(settings, url)?;
+    let mut query = format!("from={from}&to={to}");
+    if let Some(c) = city {
+        query.push_str(&format!("&cityNo={c}"));
+    }
+    let (status, text) = send_signed(
+        &signer,
+        "GET",
+        &format!("{base}/admin/v1/stats?{query}"),
+        None,
+    )
+    .await?;
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if !(200..300).contains(&status) {
+        println!("{text}");
+        anyhow::bail!("HTTP {status}");
+    }
+    let rows = answer["data"].as_array().cloned().unwrap_or_default();
+    print!("{}", stats_table(&rows));
+    Ok(())
+}
+
+/// The rows as aligned columns, then the totals per kind and outcome.
+fn stats_table(rows: &[serde_json::Value]) -> String {
+    const COLUMNS: [&str; 7] = [
+        "day",
+        "kind",
+        "cityNo",
+        "targetType",
+        "sceneCode",
+        "outcome",
+        "count",
+    ];
+    let cell = |r: &serde_json::Value, f: &str| match &r[f] {
+        serde_json::Value::String(s) if s.is_empty() => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let mut lines: Vec<Vec<String>> = vec![COLUMNS.iter().map(|h| h.to_string()).collect()];
+    let mut totals: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for r in rows {
+        lines.push(COLUMNS.iter().map(|f| cell(r, f)).collect());
+        *totals
+            .entry((cell(r, "kind"), cell(r, "outcome")))
+            .or_default() += r["count"].as_u64().unwrap_or(0);
+    }
+    for ((kind, outcome), n) in &totals {
+        let mut line = vec!["total".to_string(), kind.clone()];
+        line.extend(["", "", ""].map(String::from));
+        line.extend([outcome.clone(), n.to_string()]);
+        lines.push(line);
+    }
+    let widths: Vec<usize> = (0..COLUMNS.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in &lines {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if rows.is_empty() {
+        out.push_str("(no counts in these days)\n");
+    }
+    out
+}
+
 /// The apps admin API, signed as the operator app of the settings
 /// (`AKM_ADMIN_APP_ID`, `AKM_ADMIN_APP_SECRET`), at `url` (default: the
 /// province listener).
@@ -247,12 +345,8 @@ pub async fn apps(
     url: Option<String>,
     action: AppsAction,
 ) -> anyhow::Result<()> {
-    let (Some(id), Some(secret)) = (&settings.admin_app_id, &settings.admin_app_secret) else {
-        anyhow::bail!("set AKM_ADMIN_APP_ID and AKM_ADMIN_APP_SECRET (the node's operator app)");
-    };
-    let signer = Signer::new(id.clone(), secret.expose(), SignMethod::HmacSha256);
-    let base = url.unwrap_or_else(|| format!("http://{}", settings.province_listen));
-    let base = base.trim_end_matches('/');
+    let (signer, base) = operator(settings, url)?;
+    let base = base.as_str();
     let (status, text) = match action {
         AppsAction::Add {
             app_id,

@@ -81,6 +81,23 @@ enum Command {
         #[command(subcommand)]
         action: KeysCmd,
     },
+    /// The node's statistics (统计考核) per day, cityNo, targetType,
+    /// sceneCode and outcome, as a table, as the operator app
+    /// (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET).
+    Stats {
+        /// The node's base URL (default: the province listener).
+        #[arg(long)]
+        url: Option<String>,
+        /// First day, YYYYMMDD (default: today, UTC+8).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYYMMDD (default: the first day).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only cityNos starting with this prefix (e.g. 3401).
+        #[arg(long)]
+        city_no: Option<String>,
+    },
     /// Register, list and rotate apps through the apps admin API, as the
     /// operator app (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET).
     Apps {
@@ -204,6 +221,17 @@ fn main() -> anyhow::Result<()> {
             Command::Keys {
                 action: KeysCmd::Rotate { new_key_file },
             } => cli::rotate(settings, &new_key_file).await,
+            Command::Stats {
+                url,
+                from,
+                to,
+                city_no,
+            } => {
+                let today = akm::domain::Day::of_ms(chrono::Utc::now().timestamp_millis());
+                let from = from.unwrap_or_else(|| today.to_string());
+                let to = to.unwrap_or_else(|| from.clone());
+                cli::stats(&settings, url, &from, &to, city_no.as_deref()).await
+            }
             Command::Apps { url, action } => {
                 let action = match action {
                     AppsCmd::Add {

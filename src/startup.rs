@@ -37,6 +37,7 @@ use crate::service::qr::QrIssuer;
 use crate::service::reference::Reference;
 use crate::service::sources::{ConfigSource, IdentitySource, ProvinceAnswers};
 use crate::service::state_log::StateLog;
+use crate::service::stats::Outcomes;
 use crate::service::trade::{Emitter, TradeDesk};
 use crate::service::transcode::{TranscodeIngress, Transcoder};
 use crate::signing::{SignMethod, Signer};
@@ -47,7 +48,7 @@ use crate::workers::notifier::{self, Notifier};
 use crate::workers::retry::Schedule;
 use crate::workers::supervise::{supervise, TaskHealth};
 use crate::workers::{
-    callbacks, qr_replica, reference_replica, relay, replies, state_replica, transcoder,
+    callbacks, qr_replica, reference_replica, relay, replies, state_replica, stats, transcoder,
 };
 
 /// Which roles this process runs.
@@ -494,6 +495,13 @@ impl Wiring {
                 clock: clock.clone(),
                 keys: self.keys.clone(),
             },
+            outcomes: Outcomes {
+                store: store.clone(),
+                topics: bus.topics().clone(),
+                relay: relay_wake.clone(),
+                clock: clock.clone(),
+                node_id: node_id.clone(),
+            },
             admin: admin.clone(),
             apps,
             gate: gate.clone(),
@@ -524,6 +532,24 @@ impl Wiring {
                     cancel2.clone(),
                 )
             });
+        }
+        {
+            let counter = stats::Counter {
+                bus: bus.clone(),
+                store: store.clone(),
+                node_id: node_id.clone(),
+                instance: instance.clone(),
+                cancel: cancel.clone(),
+            };
+            let c = counter.clone();
+            self.supervise(&format!("{role}/stats-transcodes"), &cancel, move || {
+                stats::transcodes(c.clone())
+            });
+            if matches!(spec, RoleSpec::Province { .. }) {
+                self.supervise(&format!("{role}/stats-trades"), &cancel, move || {
+                    stats::trades(counter.clone())
+                });
+            }
         }
         let worker = transcoder::Worker {
             bus: bus.clone(),

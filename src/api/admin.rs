@@ -16,7 +16,8 @@ use crate::domain::{IdcardNo, ParseError, TargetType};
 use crate::protocol::Envelope;
 use crate::service::apps::{AppInput, AppView, NewSecret};
 use crate::service::qr::{Issued, QrRequest};
-use crate::store::{AuditFilter, AuditRecord};
+use crate::service::stats::StatsQuery;
+use crate::store::{AuditFilter, AuditRecord, StatsRow};
 
 /// `PUT /admin/v1/residents`
 pub async fn put_resident(
@@ -119,6 +120,19 @@ fn ms_param(q: &HashMap<String, String>, name: &'static str) -> Result<Option<i6
                 .map_err(|_| ParseError::malformed(name, "应为毫秒时间戳"))
         })
         .transpose()
+}
+
+/// `GET /admin/v1/stats?from=YYYYMMDD&to=YYYYMMDD&cityNo=PREFIX`: the
+/// node's per-day counters (统计考核) of transcodes (by errCode) and, at
+/// the province, trades (by tradeState).
+pub async fn stats(
+    State(api): State<Arc<NodeApi>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Envelope<Vec<StatsRow>>, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let query = StatsQuery::parse(get("from"), get("to"), get("cityNo"))?;
+    let rows = crate::service::stats::query(&api.admin.store, &query)?;
+    Ok(Envelope::ok(rows, "查询成功"))
 }
 
 /// `GET /admin/v1/audit?idcardNo=&appId=&from=&to=&limit=`: newest first;

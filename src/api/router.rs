@@ -30,6 +30,7 @@ fn common(api: Arc<NodeApi>) -> Router {
             delete(admin::retire_secret),
         )
         .route("/admin/v1/audit", get(admin::audit))
+        .route("/admin/v1/stats", get(admin::stats))
         .route("/livez", get(services::livez))
         .route("/readyz", get(services::readyz))
         .route("/health", get(services::readyz))

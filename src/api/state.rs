@@ -27,6 +27,8 @@ pub struct NodeApi {
     /// Until restored: `/readyz` 503, the services 5003.
     pub restore: Restore,
     pub transcode: TranscodeIngress,
+    /// How each transcode was answered, for the statistics.
+    pub outcomes: crate::service::stats::Outcomes,
     pub admin: Admin,
     pub apps: Apps,
     pub gate: Arc<Gate>,

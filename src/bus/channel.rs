@@ -6,7 +6,8 @@
 use super::{BusError, Message, Topic, Topics};
 use crate::events::{
     self, CallbackReplied, CallbackRequested, Event, Notification, QrGranted, ReferenceChanged,
-    StateChanged, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
+    StateChanged, TradeRecorded, TradeReported, TranscodeAnswered, TranscodeReplied,
+    TranscodeRequested,
 };
 
 /// An event with a fixed place on the bus.
@@ -149,6 +150,16 @@ impl Channel for CallbackReplied {
     }
     fn partition(&self) -> Option<u32> {
         Some(self.reply_partition.max(0) as u32)
+    }
+}
+
+impl Channel for TranscodeAnswered {
+    const TOPIC: Topic = Topic::TranscodeOutcome;
+    fn key(&self) -> &str {
+        &self.id
+    }
+    fn trace_id(&self) -> &str {
+        &self.trace_id
     }
 }
 

@@ -66,10 +66,11 @@ pub enum Topic {
     CallbackRequest,
     CallbackReply,
     CallbackState,
+    TranscodeOutcome,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::TranscodeRequest,
         Topic::TranscodeReply,
         Topic::TradeReported,
@@ -80,6 +81,7 @@ impl Topic {
         Topic::CallbackRequest,
         Topic::CallbackReply,
         Topic::CallbackState,
+        Topic::TranscodeOutcome,
     ];
 
     pub fn base(self) -> &'static str {
@@ -94,6 +96,7 @@ impl Topic {
             Topic::CallbackRequest => "akm.callback.request",
             Topic::CallbackReply => "akm.callback.reply",
             Topic::CallbackState => "akm.callback.state",
+            Topic::TranscodeOutcome => "akm.transcode.outcome",
         }
     }
 }

@@ -133,16 +133,7 @@ impl Scopes {
     /// each target type 7 digits.
     pub fn parse(city_nos: &[String], target_types: &[String]) -> Result<Self, ParseError> {
         for c in city_nos {
-            let ok = (1..=12).contains(&c.len())
-                && c.bytes().all(|b| b.is_ascii_digit())
-                && (c.starts_with(super::city::PROVINCE_PREFIX)
-                    || super::city::PROVINCE_PREFIX.starts_with(c.as_str()));
-            if !ok {
-                return Err(ParseError::malformed(
-                    "cityNos",
-                    format!("{c}不是本省的地市编码前缀"),
-                ));
-            }
+            super::city::CityPrefix::parse(c, "cityNos")?;
         }
         for t in target_types {
             TargetType::parse(t).map_err(|e| e.as_field("targetTypes"))?;

@@ -69,6 +69,37 @@ impl CityNo {
     }
 }
 
+/// A cityNo prefix inside the province: 1 to 12 digits, the start of some
+/// 12-digit code (`34`, `3401`, `340104000000`); an app's scope or a
+/// statistics filter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CityPrefix(String);
+
+impl CityPrefix {
+    /// Parse `raw`; a fault names `field`.
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, ParseError> {
+        let ok = (1..=12).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_digit())
+            && (raw.starts_with(PROVINCE_PREFIX) || PROVINCE_PREFIX.starts_with(raw));
+        if !ok {
+            return Err(ParseError::malformed(
+                field,
+                format!("{raw}不是本省的地市编码前缀"),
+            ));
+        }
+        Ok(CityPrefix(raw.to_string()))
+    }
+
+    /// Whether the 12-digit `city` starts with it.
+    pub fn covers(&self, city: &str) -> bool {
+        city.starts_with(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for CityNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

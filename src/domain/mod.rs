@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod city;
+pub mod day;
 pub mod error;
 pub mod mask;
 pub mod personal;
@@ -13,7 +14,8 @@ pub mod scene;
 pub mod target;
 pub mod trade;
 
-pub use city::CityNo;
+pub use city::{CityNo, CityPrefix};
+pub use day::Day;
 pub use error::{bounded, FaultKind, ParseError};
 pub use personal::{IdcardNo, PersonName, Phone};
 pub use qr::QrToken;

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 pub use types::{
     CallbackReplied, CallbackRequested, Notification, QrGranted, ReferenceChanged, StateChanged,
-    TargetCodeRec, TradeRecorded, TradeReported, TranscodeReplied, TranscodeRequested,
+    TargetCodeRec, TradeRecorded, TradeReported, TranscodeAnswered, TranscodeReplied,
+    TranscodeRequested,
 };
 
 /// The single-object encoding marker.
@@ -123,6 +124,7 @@ event!(ReferenceChanged, "ReferenceChanged.avsc");
 event!(CallbackRequested, "CallbackRequested.avsc");
 event!(CallbackReplied, "CallbackReplied.avsc");
 event!(StateChanged, "StateChanged.avsc");
+event!(TranscodeAnswered, "TranscodeAnswered.avsc");
 
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {

@@ -165,3 +165,17 @@ pub struct StateChanged {
     /// Sealed (accepted), else empty.
     pub digest: String,
 }
+
+/// See `schemas/TranscodeAnswered.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscodeAnswered {
+    pub id: String,
+    pub trace_id: String,
+    pub answered_at: i64,
+    pub node: String,
+    pub city_no: String,
+    pub target_type: String,
+    pub scene_code: String,
+    pub err_code: String,
+}

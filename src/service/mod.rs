@@ -17,6 +17,7 @@ pub mod qr;
 pub mod reference;
 pub mod sources;
 pub mod state_log;
+pub mod stats;
 pub mod trade;
 pub mod transcode;
 

@@ -13,6 +13,7 @@ mod identity;
 mod memo;
 mod outbox;
 mod rekey;
+mod stats;
 mod trades;
 
 use serde::de::DeserializeOwned;
@@ -27,6 +28,7 @@ use crate::durability::{DurabilityError, Durable};
 pub use apps::{AppRecord, AppSecret};
 pub use audit::{AuditFilter, AuditRecord};
 pub use outbox::{OutboxEntry, OutboxRecord};
+pub use stats::{StatKind, StatsKey, StatsRow};
 pub use trades::{trade_key, trade_key_of, Accepted};
 
 /// Failure of the local store.
@@ -86,6 +88,8 @@ pub struct Store {
     meta: sled::Tree,
     apps: sled::Tree,
     audit: sled::Tree,
+    stats: sled::Tree,
+    stats_offsets: sled::Tree,
 }
 
 impl Store {
@@ -110,6 +114,8 @@ impl Store {
             meta: durable.tree("meta")?,
             apps: durable.tree("apps")?,
             audit: durable.tree("audit")?,
+            stats: durable.tree("stats")?,
+            stats_offsets: durable.tree("stats_offsets")?,
             durable: durable.clone(),
         };
         store.check_key()?;

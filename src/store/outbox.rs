@@ -57,6 +57,20 @@ impl OutboxRecord {
 }
 
 impl Store {
+    /// Queue one record on its own (not part of a trade); its id. Not
+    /// flushed here: it is as durable as the next flush makes it.
+    pub fn outbox_put(&self, record: &OutboxRecord) -> Result<u64, StoreError> {
+        let id = self.durable.generate_id()?;
+        self.noted(
+            self.outbox
+                .insert(id.to_be_bytes(), record.to_bytes())
+                .map_err(StoreError::from),
+        )?;
+        self.outbox_depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(id)
+    }
+
     /// The oldest `limit` outbox entries. A corrupt entry is logged and dropped.
     pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut out = Vec::new();

@@ -12,6 +12,7 @@ pub mod relay;
 pub mod replies;
 pub mod retry;
 pub mod state_replica;
+pub mod stats;
 pub mod supervise;
 pub mod transcoder;
 

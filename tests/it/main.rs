@@ -20,3 +20,4 @@ mod province;
 mod replica;
 mod scale;
 mod security;
+mod stats;
