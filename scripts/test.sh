@@ -2,10 +2,17 @@
 # The README's test command: the whole suite on the embedded bus, then the
 # integration and conformance suites again on a real Kafka-protocol broker
 # (Tansu), plus province analytics read by Python. Installs what is missing
-# (Tansu via cargo install, kafka-python + fastavro in a venv), starts the
-# broker on a free port, and stops it on exit.
+# (Tansu via cargo install; kafka-python, fastavro and openapi-spec-validator
+# in a venv), starts the broker on a free port, and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+venv=target/pyenv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro, openapi_spec_validator' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro openapi-spec-validator
+fi
+export AKM_TEST_PYTHON="$PWD/$venv/bin/python"
 
 echo "== embedded bus: unit, integration, conformance, persistence"
 cargo test --locked --all-targets
@@ -17,12 +24,6 @@ if ! command -v tansu >/dev/null || ! tansu --version 2>/dev/null | grep -q "$TA
   cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
-
-venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro
-fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 log="$PWD/target/tansu.log"
@@ -43,7 +44,6 @@ done
 
 AKM_TEST_BUS=kafka \
 AKM_TEST_KAFKA_BROKERS="127.0.0.1:$port" \
-AKM_TEST_PYTHON="$PWD/$venv/bin/python" \
   cargo test --locked --test it -- --include-ignored --test-threads="${AKM_KAFKA_TEST_THREADS:-4}"
 
 echo "== benchmark smoke run with its Kafka rows"

@@ -3,7 +3,8 @@
 //! read under a timeout and at most 64 KiB, the signature and time window
 //! (4010/4011), and the caller's kind (4013). Scopes and the rate limit
 //! follow once the body is parsed (`requests.rs`). `/livez`, `/readyz`,
-//! `/health` and `/metrics` are exempt.
+//! `/health`, `/metrics`, `/openapi.json` and `/docs` are exempt (every path
+//! that is not a service or admin).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -4,9 +4,11 @@
 //! of each role. The one module that knows axum; nothing below imports it.
 
 pub mod admin;
+mod docs;
 pub mod edge;
 mod error;
 pub mod fields;
+pub mod openapi;
 pub mod requests;
 pub mod router;
 pub mod server;

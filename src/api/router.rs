@@ -1,7 +1,7 @@
 //! The routes of each role: every node serves the four services, the
 //! config, apps and audit admin, and the probes; the province also serves
-//! residents, cards and QR issuing. Every route but the probes passes the
-//! edge (`edge.rs`).
+//! residents, cards and QR issuing. Every route but the probes, the
+//! metrics and the API description passes the edge's checks (`edge.rs`).
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use axum::Router;
 
 use super::edge::{edge, Edge};
 use super::state::{NodeApi, ProvinceApi};
-use super::{admin, services};
+use super::{admin, docs, services};
 
 fn common(api: Arc<NodeApi>) -> Router {
     Router::new()
@@ -35,12 +35,16 @@ fn common(api: Arc<NodeApi>) -> Router {
         .route("/readyz", get(services::readyz))
         .route("/health", get(services::readyz))
         .route("/metrics", get(services::metrics))
+        .route("/docs", get(docs::ui))
+        .route("/docs/{asset}", get(docs::asset))
         .with_state(api)
 }
 
 /// A city node's routes.
 pub fn city(api: Arc<NodeApi>, edge_state: Arc<Edge>) -> Router {
-    common(api).layer(axum::middleware::from_fn_with_state(edge_state, edge))
+    common(api)
+        .route("/openapi.json", get(docs::city_document))
+        .layer(axum::middleware::from_fn_with_state(edge_state, edge))
 }
 
 /// The province's routes.
@@ -55,5 +59,6 @@ pub fn province(api: Arc<NodeApi>, province: Arc<ProvinceApi>, edge_state: Arc<E
         .with_state(province);
     common(api)
         .merge(own)
+        .route("/openapi.json", get(docs::province_document))
         .layer(axum::middleware::from_fn_with_state(edge_state, edge))
 }

@@ -13,6 +13,7 @@ mod kafka_only;
 mod layers;
 mod load;
 mod observability;
+mod openapi;
 mod persistence;
 mod personal_data;
 mod pipeline;
