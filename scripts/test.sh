@@ -2,15 +2,25 @@
 # The README's test command: the whole suite on the embedded bus, then the
 # integration and conformance suites again on a real Kafka-protocol broker
 # (Tansu), plus province analytics read by Python. Installs what is missing
-# (Tansu via cargo install; kafka-python, fastavro and openapi-spec-validator
-# in a venv), starts the broker on a free port, and stops it on exit.
+# (Tansu via cargo install; Debian's chromium and a CJK font for the
+# dashboard's browser test; kafka-python, fastavro, openapi-spec-validator
+# and playwright in a venv), starts the broker on a free port, and stops it
+# on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# the dashboard runs in Debian's Chromium (Playwright's own browser
+# download is not used); a CJK font so its Chinese renders in screenshots
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi 'wqy\|cjk'; then
+  echo "installing chromium and fonts-wqy-microhei (the dashboard's browser test)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+fi
+export AKM_TEST_CHROMIUM="$(command -v chromium)"
+
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro, openapi_spec_validator' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro, openapi_spec_validator, playwright' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro openapi-spec-validator
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro openapi-spec-validator playwright
 fi
 export AKM_TEST_PYTHON="$PWD/$venv/bin/python"
 

@@ -243,12 +243,42 @@ pub enum AppsAction {
 /// `AKM_ADMIN_APP_SECRET`) and the node's base URL (`url`, default: the
 /// province listener), without a trailing slash.
 fn operator(settings: &Settings, url: Option<String>) -> anyhow::Result<(Signer, String)> {
-    let (Some(id), Some(secret)) = (&settings.admin_app_id, &settings.admin_app_secret) else {
-        anyhow::bail!("set AKM_ADMIN_APP_ID and AKM_ADMIN_APP_SECRET (the node's operator app)");
-    };
-    let signer = Signer::new(id.clone(), secret.expose(), SignMethod::HmacSha256);
+    let (id, secret) = operator_app(settings)?;
+    let signer = Signer::new(id, secret, SignMethod::HmacSha256);
+    Ok((signer, base_url(settings, url)))
+}
+
+/// The operator app's id and secret from the settings.
+fn operator_app(settings: &Settings) -> anyhow::Result<(&str, &str)> {
+    match (&settings.admin_app_id, &settings.admin_app_secret) {
+        (Some(id), Some(secret)) => Ok((id.as_str(), secret.expose())),
+        _ => {
+            anyhow::bail!("set AKM_ADMIN_APP_ID and AKM_ADMIN_APP_SECRET (the node's operator app)")
+        }
+    }
+}
+
+/// `url` (default: the province listener) without a trailing slash.
+fn base_url(settings: &Settings, url: Option<String>) -> String {
     let base = url.unwrap_or_else(|| format!("http://{}", settings.province_listen));
-    Ok((signer, base.trim_end_matches('/').to_string()))
+    base.trim_end_matches('/').to_string()
+}
+
+/// `akm dashboard-link`: a sign-in link to the node's dashboard for the
+/// operator app of the settings, good once, for `minutes` (at most 15).
+pub fn dashboard_link(
+    settings: &Settings,
+    url: Option<String>,
+    minutes: u64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=15).contains(&minutes), "--minutes must be 1 to 15");
+    let (app, secret) = operator_app(settings)?;
+    let base = base_url(settings, url);
+    let expires = chrono::Utc::now().timestamp_millis() + (minutes * 60_000) as i64;
+    let signature =
+        SignMethod::HmacSha256.sign(secret, &akm::signing::dashboard_link_text(app, expires));
+    println!("{base}/dashboard/link?appId={app}&expires={expires}&signature={signature}");
+    Ok(())
 }
 
 /// `akm stats`: the node's statistics (`GET /admin/v1/stats`) as a table,

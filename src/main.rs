@@ -98,6 +98,16 @@ enum Command {
         #[arg(long)]
         city_no: Option<String>,
     },
+    /// Print a sign-in link to the node's dashboard (/dashboard) for the
+    /// operator app (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET): good once.
+    DashboardLink {
+        /// The node's base URL (default: the province listener).
+        #[arg(long)]
+        url: Option<String>,
+        /// Minutes the link stays good, 1 to 15.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+    },
     /// Register, list and rotate apps through the apps admin API, as the
     /// operator app (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET).
     Apps {
@@ -221,6 +231,7 @@ fn main() -> anyhow::Result<()> {
             Command::Keys {
                 action: KeysCmd::Rotate { new_key_file },
             } => cli::rotate(settings, &new_key_file).await,
+            Command::DashboardLink { url, minutes } => cli::dashboard_link(&settings, url, minutes),
             Command::Stats {
                 url,
                 from,

@@ -59,6 +59,13 @@ impl SignMethod {
         Some(m)
     }
 
+    /// Whether two secrets are the same, in constant time (their MACs of
+    /// a fixed text are compared, never the secrets byte by byte).
+    pub fn same_secret(a: &str, b: &str) -> bool {
+        const PROBE: &str = "akm-secret-equality";
+        SignMethod::HmacSha256.verify(a, PROBE, &SignMethod::HmacSha256.sign(b, PROBE))
+    }
+
     /// The lowercase hex signature of a canonical string.
     pub fn sign(self, secret: &str, canonical: &str) -> String {
         // HMAC takes keys of any length: `keyed` cannot fail.
@@ -206,6 +213,12 @@ impl Signer {
             .unwrap_or((path_and_query, ""));
         self.headers(method, path, query, body, now_ms)
     }
+}
+
+/// What a dashboard sign-in link signs (HMAC-SHA256 under an operator
+/// app's secret): the app and when the link expires (Unix ms).
+pub fn dashboard_link_text(app_id: &str, expires_ms: i64) -> String {
+    format!("akm-dashboard\n{app_id}\n{expires_ms}")
 }
 
 #[cfg(test)]

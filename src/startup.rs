@@ -495,6 +495,7 @@ impl Wiring {
                 clock: clock.clone(),
                 keys: self.keys.clone(),
             },
+            dashboard: Default::default(),
             outcomes: Outcomes {
                 store: store.clone(),
                 topics: bus.topics().clone(),

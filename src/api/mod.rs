@@ -4,6 +4,7 @@
 //! of each role. The one module that knows axum; nothing below imports it.
 
 pub mod admin;
+mod dashboard;
 mod docs;
 pub mod edge;
 mod error;

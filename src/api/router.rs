@@ -10,7 +10,7 @@ use axum::Router;
 
 use super::edge::{edge, Edge};
 use super::state::{NodeApi, ProvinceApi};
-use super::{admin, docs, services};
+use super::{admin, dashboard, docs, services};
 
 fn common(api: Arc<NodeApi>) -> Router {
     Router::new()
@@ -35,6 +35,12 @@ fn common(api: Arc<NodeApi>) -> Router {
         .route("/readyz", get(services::readyz))
         .route("/health", get(services::readyz))
         .route("/metrics", get(services::metrics))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/login", post(dashboard::login))
+        .route("/dashboard/link", get(dashboard::link))
+        .route("/dashboard/logout", post(dashboard::logout))
+        .route("/dashboard/data", get(dashboard::data))
+        .route("/dashboard/{asset}", get(dashboard::asset))
         .route("/docs", get(docs::ui))
         .route("/docs/{asset}", get(docs::asset))
         .with_state(api)

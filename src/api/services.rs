@@ -119,10 +119,6 @@ pub async fn livez(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     }
 }
 
-/// `GET /readyz` (and `/health`): 200 when the node can take work, 503 when
-/// its storage cannot (a failing flush, free space below the watermark) or
-/// a supervised task is down; with what is wrong and the alerts an operator
-/// must act on (a province refusing this city's credentials, say). O(1).
 /// `GET /metrics`: the node's metrics in the OpenMetrics text format, its
 /// levels read now (pending transcodes, the outbox, consumer lag: each
 /// held partition's end offset less the next offset its member has not
@@ -130,21 +126,7 @@ pub async fn livez(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
 pub async fn metrics(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     let bus = &api.callbacks.bus;
     let store = &api.admin.store;
-    let held = bus.owned().positions();
-    let ends = futures::future::join_all(
-        held.iter()
-            .map(|(topic, _, partition, _)| bus.end_offset(topic, *partition)),
-    )
-    .await;
-    let lag = held
-        .into_iter()
-        .zip(ends)
-        .filter_map(|((topic, group, partition, next), end)| {
-            // a partition whose end cannot be read now is left out
-            let end = end.ok()?;
-            Some((group, topic, partition, end.saturating_sub(next) as i64))
-        })
-        .collect();
+    let lag = lag(&api).await;
     let m = bus.metrics();
     m.set_levels(&crate::metrics::Levels {
         pending_transcodes: api.transcode.pending.len() as i64,
@@ -161,7 +143,42 @@ pub async fn metrics(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     )
 }
 
+/// `GET /readyz` (and `/health`): 200 when the node can take work, 503 when
+/// its storage cannot (a failing flush, free space below the watermark) or
+/// a supervised task is down; with what is wrong and the alerts an operator
+/// must act on (a province refusing this city's credentials, say). O(1).
 pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
+    let (ready, body) = readiness(&api);
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}
+
+/// (group, topic, partition, lag) of each partition this node's members
+/// hold: its end offset less the next offset the member has not done.
+pub async fn lag(api: &NodeApi) -> Vec<(String, String, u32, i64)> {
+    let bus = &api.callbacks.bus;
+    let held = bus.owned().positions();
+    let ends = futures::future::join_all(
+        held.iter()
+            .map(|(topic, _, partition, _)| bus.end_offset(topic, *partition)),
+    )
+    .await;
+    held.into_iter()
+        .zip(ends)
+        .filter_map(|((topic, group, partition, next), end)| {
+            // a partition whose end cannot be read now is left out
+            let end = end.ok()?;
+            Some((group, topic, partition, end.saturating_sub(next) as i64))
+        })
+        .collect()
+}
+
+/// Whether the node is ready, and what `/readyz` says.
+pub fn readiness(api: &NodeApi) -> (bool, serde_json::Value) {
     let store = &api.admin.store;
     let down = api.tasks.down();
     // first: its probe write may find the store failed
@@ -177,14 +194,9 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
     };
     let restoring = !api.restore.is_done();
     let ready = storage == "ok" && down.is_empty() && !restoring;
-    let status = if ready {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE
-    };
     (
-        status,
-        axum::Json(serde_json::json!({
+        ready,
+        serde_json::json!({
             "ready": ready,
             "role": api.role,
             "storage": storage,
@@ -200,6 +212,6 @@ pub async fn readyz(State(api): State<Arc<NodeApi>>) -> impl IntoResponse {
             "stateApplied": api.state.applied.progress(),
             // the partitions this instance's group members hold, by topic and group
             "partitions": api.admin.reference.bus.as_ref().map(|b| b.owned().snapshot()).unwrap_or_default(),
-        })),
+        }),
     )
 }

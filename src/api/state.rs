@@ -27,6 +27,8 @@ pub struct NodeApi {
     /// Until restored: `/readyz` 503, the services 5003.
     pub restore: Restore,
     pub transcode: TranscodeIngress,
+    /// The dashboard's operator sessions.
+    pub dashboard: super::dashboard::Sessions,
     /// How each transcode was answered, for the statistics.
     pub outcomes: crate::service::stats::Outcomes,
     pub admin: Admin,

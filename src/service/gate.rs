@@ -158,6 +158,53 @@ impl Gate {
         Ok(caller(app))
     }
 
+    /// A dashboard sign-in with an operator app's id and one of its active
+    /// secrets (4010 otherwise); the app id.
+    pub fn operator_by_secret(&self, app_id: &str, secret: &str) -> Result<String, ServiceError> {
+        let app = self.operator(app_id)?;
+        if !app
+            .secrets
+            .iter()
+            .any(|s| SignMethod::same_secret(&s.secret, secret))
+        {
+            return Err(ServiceError::Unauthorized("应用ID或密钥错误"));
+        }
+        Ok(app.app_id)
+    }
+
+    /// A dashboard sign-in link: signed under one of the operator app's
+    /// secrets ([`signing::dashboard_link_text`]), not expired, and
+    /// expiring within `max_ms` (4010 otherwise); the app id.
+    pub fn operator_by_link(
+        &self,
+        app_id: &str,
+        expires_ms: i64,
+        signature: &str,
+        max_ms: i64,
+    ) -> Result<String, ServiceError> {
+        let app = self.operator(app_id)?;
+        let text = signing::dashboard_link_text(app_id, expires_ms);
+        if !app
+            .secrets
+            .iter()
+            .any(|s| SignMethod::HmacSha256.verify(&s.secret, &text, signature))
+        {
+            return Err(ServiceError::Unauthorized("链接签名错误"));
+        }
+        let now = self.clock.now_ms();
+        if expires_ms <= now || expires_ms > now + max_ms {
+            return Err(ServiceError::Unauthorized("链接已过期"));
+        }
+        Ok(app.app_id)
+    }
+
+    fn operator(&self, app_id: &str) -> Result<AppRecord, ServiceError> {
+        match self.store.app(app_id)? {
+            Some(app) if app.kind == AppKind::Operator => Ok(app),
+            _ => Err(ServiceError::Unauthorized("应用ID或密钥错误")),
+        }
+    }
+
     fn remember_nonce(
         &self,
         app_id: &str,

@@ -7,6 +7,7 @@ mod city;
 mod cli;
 mod compose;
 mod conformance;
+mod dashboard;
 mod faults;
 mod helpers;
 mod kafka_only;
