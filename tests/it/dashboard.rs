@@ -179,12 +179,7 @@ async fn only_an_operator_signs_in_and_the_data_shows_the_node() {
 async fn a_dashboard_link_signs_in_once_and_not_after_it_expires() {
     let app = spawn().await;
     let city = app.city();
-    let out = Command::new(env!("CARGO_BIN_EXE_akm"))
-        .args(["dashboard-link", "--url", &city, "--minutes", "5"])
-        .env("AKM_ADMIN_APP_ID", OPERATOR)
-        .env("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET)
-        .output()
-        .unwrap();
+    let out = akm_as_operator(&["dashboard-link", "--url", &city, "--minutes", "5"]);
     assert!(
         out.status.success(),
         "{}",

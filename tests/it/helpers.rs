@@ -550,3 +550,14 @@ pub fn fast_failover(s: akm::config::Settings) -> akm::config::Settings {
 
 /// How long a supervisor waits before it restarts a killed node.
 pub const RESTART_DELAY: Duration = Duration::from_secs(7);
+
+/// Run the `akm` binary with `args` as the test operator app
+/// (`AKM_ADMIN_APP_ID`, `AKM_ADMIN_APP_SECRET`).
+pub fn akm_as_operator(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(args)
+        .env("AKM_ADMIN_APP_ID", OPERATOR)
+        .env("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET)
+        .output()
+        .unwrap()
+}

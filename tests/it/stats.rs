@@ -2,8 +2,6 @@
 //! trades (by tradeState) per cityNo, targetType and sceneCode, the admin
 //! query `GET /admin/v1/stats` and `akm stats`.
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -201,12 +199,7 @@ async fn akm_stats_prints_the_counts_as_a_table() {
         &[("transcode", "340100000000", HEALTH, "01002", "200", 1)],
     )
     .await;
-    let out = Command::new(env!("CARGO_BIN_EXE_akm"))
-        .args(["stats", "--url", &city, "--city-no", "3401"])
-        .env("AKM_ADMIN_APP_ID", OPERATOR)
-        .env("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET)
-        .output()
-        .unwrap();
+    let out = akm_as_operator(&["stats", "--url", &city, "--city-no", "3401"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -243,12 +236,7 @@ async fn akm_stats_prints_the_counts_as_a_table() {
     );
     assert_eq!(lines[2], ["total", "transcode", "200", "1"]);
     // a bad day is refused with the envelope, and a non-zero exit
-    let out = Command::new(env!("CARGO_BIN_EXE_akm"))
-        .args(["stats", "--url", &city, "--from", "2026-11-29"])
-        .env("AKM_ADMIN_APP_ID", OPERATOR)
-        .env("AKM_ADMIN_APP_SECRET", OPERATOR_SECRET)
-        .output()
-        .unwrap();
+    let out = akm_as_operator(&["stats", "--url", &city, "--from", "2026-11-29"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("4001"));
 }
