@@ -3,9 +3,9 @@
 # integration and conformance suites again on a real Kafka-protocol broker
 # (Tansu), plus province analytics read by Python. Installs what is missing
 # (Tansu via cargo install; Debian's chromium and a CJK font for the
-# dashboard's browser test; kafka-python, fastavro, openapi-spec-validator
-# and playwright in a venv), starts the broker on a free port, and stops it
-# on exit.
+# dashboard's browser test; kafka-python, fastavro, openapi-spec-validator,
+# playwright and confluent-kafka in a venv), starts the broker on a free
+# port, and stops it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +18,9 @@ fi
 export AKM_TEST_CHROMIUM="$(command -v chromium)"
 
 venv=target/pyenv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro, openapi_spec_validator, playwright' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, fastavro, openapi_spec_validator, playwright, confluent_kafka.schema_registry.avro' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro openapi-spec-validator playwright
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kafka-python fastavro openapi-spec-validator playwright 'confluent-kafka[avro,schemaregistry]'
 fi
 export AKM_TEST_PYTHON="$PWD/$venv/bin/python"
 

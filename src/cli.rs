@@ -264,6 +264,23 @@ fn base_url(settings: &Settings, url: Option<String>) -> String {
     base.trim_end_matches('/').to_string()
 }
 
+/// `akm schemas apply`: register the Confluent topics' schemas (every
+/// version, oldest first) under `<topic>-value` with BACKWARD
+/// compatibility at `AKM_SCHEMA_REGISTRY_URL`. Idempotent.
+pub async fn schemas_apply(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings
+        .schema_registry_url
+        .as_deref()
+        .context("set AKM_SCHEMA_REGISTRY_URL (the registry's Confluent REST API)")?;
+    let topics = Topics::new(&settings.topic_prefix)?;
+    let http = akm::clients::http_client(None)?;
+    let registry = akm::clients::registry::Registry::new(http, url);
+    for (subject, id) in registry.apply(&topics).await? {
+        println!("{subject}: schema id {id}, compatibility BACKWARD");
+    }
+    Ok(())
+}
+
 /// `akm dashboard-link`: a sign-in link to the node's dashboard for the
 /// operator app of the settings, good once, for `minutes` (at most 15).
 pub fn dashboard_link(

@@ -99,6 +99,9 @@ pub struct Settings {
     pub sim_push_listen: String,
     /// Push gateway the notifier calls (`AKM_PUSH_URL`); default: the simulator.
     pub push_url: Option<String>,
+    /// Schema registry, Confluent REST API (`AKM_SCHEMA_REGISTRY_URL`): when
+    /// set, `akm.trade` is written in the Confluent wire format.
+    pub schema_registry_url: Option<String>,
     /// The city's own cityNo (`AKM_CITY_NO`), 6 or 12 digits.
     #[serde(with = "city")]
     pub city_no: CityNo,
@@ -282,6 +285,7 @@ impl Default for Settings {
             sim_card_listen: "127.0.0.1:8090".into(),
             sim_push_listen: "127.0.0.1:8091".into(),
             push_url: None,
+            schema_registry_url: None,
             city_no: CityNo::hefei(),
             province_url: None,
             bus: BusKind::Embedded,
@@ -489,6 +493,11 @@ mod tests {
         ("AKM_SIM_CARD_LISTEN", "sim_card_listen", "0.0.0.0:18090"),
         ("AKM_SIM_PUSH_LISTEN", "sim_push_listen", "0.0.0.0:18091"),
         ("AKM_PUSH_URL", "push_url", "http://push.example/push"),
+        (
+            "AKM_SCHEMA_REGISTRY_URL",
+            "schema_registry_url",
+            "http://registry:8080/apis/ccompat/v7",
+        ),
         ("AKM_CITY_NO", "city_no", "340200"),
         (
             "AKM_PROVINCE_URL",
@@ -510,6 +519,10 @@ mod tests {
         assert_eq!(s.sim_card_listen, "0.0.0.0:18090");
         assert_eq!(s.sim_push_listen, "0.0.0.0:18091");
         assert_eq!(s.push_url.as_deref(), Some("http://push.example/push"));
+        assert_eq!(
+            s.schema_registry_url.as_deref(),
+            Some("http://registry:8080/apis/ccompat/v7")
+        );
         assert_eq!(s.city_no.as_str(), "340200000000");
         assert_eq!(s.province_url.as_deref(), Some("http://province.example"));
         assert_eq!(s.bus, BusKind::Kafka);

@@ -98,6 +98,12 @@ enum Command {
         #[arg(long)]
         city_no: Option<String>,
     },
+    /// The schema registry (AKM_SCHEMA_REGISTRY_URL): `apply` registers
+    /// the schemas of akm.trade under `<topic>-value`, BACKWARD.
+    Schemas {
+        #[command(subcommand)]
+        action: SchemasAction,
+    },
     /// Print a sign-in link to the node's dashboard (/dashboard) for the
     /// operator app (AKM_ADMIN_APP_ID, AKM_ADMIN_APP_SECRET): good once.
     DashboardLink {
@@ -160,6 +166,12 @@ enum AppsCmd {
         #[arg(long)]
         retire: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemasAction {
+    /// Register the schemas with BACKWARD compatibility. Idempotent.
+    Apply,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +243,9 @@ fn main() -> anyhow::Result<()> {
             Command::Keys {
                 action: KeysCmd::Rotate { new_key_file },
             } => cli::rotate(settings, &new_key_file).await,
+            Command::Schemas {
+                action: SchemasAction::Apply,
+            } => cli::schemas_apply(&settings).await,
             Command::DashboardLink { url, minutes } => cli::dashboard_link(&settings, url, minutes),
             Command::Stats {
                 url,

@@ -18,6 +18,7 @@ use crate::api::server::{self, ConnLimits};
 use crate::api::state::{NodeApi, ProvinceApi};
 use crate::bus::{Bus, Channel, Topic, Topics};
 use crate::clients::province::ProvinceClient;
+use crate::clients::registry::Registry;
 use crate::clients::{Alerts, Signing};
 use crate::clock::{self, SharedClock};
 use crate::config::{AuthMode, BusKind, Settings};
@@ -263,9 +264,18 @@ pub async fn open_bus(
     durable: &Durable,
     clock: SharedClock,
 ) -> anyhow::Result<Bus> {
-    let topics = Topics::new(&settings.topic_prefix)
+    let mut topics = Topics::new(&settings.topic_prefix)
         .context("topic declarations")?
         .cap_personal_dlq(settings.pii_dlq_retention_days);
+    if let Some(url) = &settings.schema_registry_url {
+        let http = crate::clients::http_client(ca(settings)?.as_deref())?;
+        let registered = Registry::new(http, url)
+            .resolve(&topics)
+            .await
+            .context("AKM_SCHEMA_REGISTRY_URL")?;
+        tracing::info!(url = %url, ids = ?registered.ids, "akm.trade is written in the Confluent wire format");
+        topics = topics.with_registry(registered);
+    }
     Ok(match settings.bus {
         BusKind::Kafka => Bus::kafka(crate::bus::KafkaOptions::from_settings(settings), topics)
             .await

@@ -30,10 +30,14 @@ pub trait Channel: Event {
 
 /// Encode `event` into the message of its channel.
 pub fn message<E: Channel>(topics: &Topics, event: &E) -> Result<Message, BusError> {
+    let payload = match topics.confluent_id(E::TOPIC) {
+        Some(id) => events::encode_confluent(event, id)?,
+        None => events::encode(event)?,
+    };
     let mut m = Message::new(
         topics.name(E::TOPIC),
         event.key().as_bytes().to_vec(),
-        events::encode(event)?,
+        payload,
     )
     .header(
         crate::trace::HEADER,

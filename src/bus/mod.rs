@@ -22,7 +22,7 @@ pub use embedded::{EmbeddedBus, EmbeddedConsumer};
 pub use error::BusError;
 pub use kafka::{KafkaBus, KafkaConsumer, KafkaOptions};
 pub use message::{new_assignment, Message, Record};
-pub use topics::{Topic, Topics};
+pub use topics::{Registered, Topic, Topics, CONFLUENT};
 
 use crate::clock::SharedClock;
 use crate::durability::Durable;

@@ -101,11 +101,26 @@ impl Topic {
     }
 }
 
+/// The topics written in the Confluent wire format when a schema
+/// registry is configured (`AKM_SCHEMA_REGISTRY_URL`): what the province's
+/// data team reads with registry-aware tools.
+pub const CONFLUENT: &[Topic] = &[Topic::Trade];
+
+/// What the schema registry said at start: each Confluent topic's schema
+/// id (of the current schema), and every registry id whose schema this
+/// build knows, with its fingerprint (for reading either framing).
+#[derive(Debug, Default)]
+pub struct Registered {
+    pub ids: std::collections::HashMap<String, u32>,
+    pub known: crate::events::SchemaIds,
+}
+
 /// The topic names and declarations of one deployment.
 #[derive(Debug, Clone)]
 pub struct Topics {
     prefix: String,
     decls: Vec<TopicDecl>,
+    registry: std::sync::Arc<Registered>,
 }
 
 impl Topics {
@@ -123,7 +138,31 @@ impl Topics {
         Ok(Topics {
             prefix: prefix.to_string(),
             decls,
+            registry: Default::default(),
         })
+    }
+
+    /// Write the Confluent topics in the Confluent wire format with these
+    /// schema ids, and read the ids this build knows.
+    pub fn with_registry(mut self, r: Registered) -> Self {
+        self.registry = std::sync::Arc::new(r);
+        self
+    }
+
+    /// The registry subject of a topic's values (`<topic>-value`).
+    pub fn subject(&self, topic: Topic) -> String {
+        format!("{}-value", self.name(topic))
+    }
+
+    /// The schema id `topic` is written with, when it is written in the
+    /// Confluent wire format.
+    pub fn confluent_id(&self, topic: Topic) -> Option<u32> {
+        self.registry.ids.get(&self.name(topic)).copied()
+    }
+
+    /// The registry ids a reader understands.
+    pub fn schema_ids(&self) -> &crate::events::SchemaIds {
+        &self.registry.known
     }
 
     /// The deployment's prefix (`AKM_TOPIC_PREFIX`).

@@ -6,6 +6,7 @@
 pub mod card;
 pub mod province;
 pub mod push;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

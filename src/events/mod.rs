@@ -44,6 +44,9 @@ impl From<apache_avro::Error> for EventError {
 /// A parsed schema and its fingerprint.
 pub struct SchemaInfo {
     pub schema: Schema,
+    /// The schema file as written (docs and defaults kept): what a schema
+    /// registry is given.
+    pub source: &'static str,
     pub fingerprint: [u8; 8],
     /// A single-object writer holding the schema resolved once: resolving
     /// it on every encode was most of the encoding cost (BENCHMARKS.md).
@@ -60,7 +63,7 @@ impl std::fmt::Debug for SchemaInfo {
 }
 
 impl SchemaInfo {
-    fn parse(src: &str) -> Self {
+    fn parse(src: &'static str) -> Self {
         // The schema files are compiled in and checked by tests; a broken file
         // is a build defect, so failing at first use is right.
         #[allow(clippy::expect_used)]
@@ -73,6 +76,7 @@ impl SchemaInfo {
             .expect("a parsed schema resolves");
         SchemaInfo {
             schema,
+            source: src,
             fingerprint,
             writer: Mutex::new(writer),
         }
@@ -145,13 +149,58 @@ pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, EventError> {
     if bytes.len() < 10 || bytes[..2] != MAGIC {
         return Err(EventError::NoMagic);
     }
-    let fp = &bytes[2..10];
+    decode_datum(&bytes[2..10], &bytes[10..])
+}
+
+/// Registry schema ids (Confluent wire format) and the fingerprints of the
+/// schemas they name, for the schemas this build knows.
+pub type SchemaIds = std::collections::HashMap<u32, [u8; 8]>;
+
+/// The Confluent wire format's first byte.
+pub const CONFLUENT_MAGIC: u8 = 0;
+
+/// Encode an event in the Confluent wire format: magic 0, the registry's
+/// 4-byte big-endian schema `id` (of `E`'s current schema), the datum.
+pub fn encode_confluent<E: Event>(e: &E, id: u32) -> Result<Vec<u8>, EventError> {
+    let value = apache_avro::to_value(e)?;
+    let mut out = Vec::with_capacity(256);
+    out.push(CONFLUENT_MAGIC);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend(apache_avro::to_avro_datum(&E::schema().schema, value)?);
+    Ok(out)
+}
+
+/// Decode either framing: Avro single-object encoding, or the Confluent
+/// wire format with a schema id in `ids`.
+pub fn decode_any<E: Event>(bytes: &[u8], ids: &SchemaIds) -> Result<E, EventError> {
+    match bytes {
+        [CONFLUENT_MAGIC, a, b, c, d, body @ ..] => {
+            let id = u32::from_be_bytes([*a, *b, *c, *d]);
+            let fp = ids
+                .get(&id)
+                .ok_or_else(|| EventError::UnknownSchema(format!("registry id {id}")))?;
+            decode_datum(fp, body)
+        }
+        _ => decode(bytes),
+    }
+}
+
+/// The fingerprint of a schema's text, as single-object encoding writes it.
+pub fn fingerprint_of(src: &str) -> Option<[u8; 8]> {
+    let schema = Schema::parse_str(src).ok()?;
+    let fp = schema.fingerprint::<Rabin>().bytes;
+    fp.get(..8)?.try_into().ok()
+}
+
+/// The datum `body` written with the schema of fingerprint `fp` (the
+/// current one or one of the history), read as the current schema.
+fn decode_datum<E: Event>(fp: &[u8], body: &[u8]) -> Result<E, EventError> {
     let reader = E::schema();
     let writer = std::iter::once(reader)
         .chain(E::history().iter())
         .find(|s| s.fingerprint == fp)
         .ok_or_else(|| EventError::UnknownSchema(hex::encode(fp)))?;
-    let mut body = &bytes[10..];
+    let mut body = body;
     // the same schema needs no resolution
     let reader = (!std::ptr::eq(writer, reader)).then_some(&reader.schema);
     let value = apache_avro::from_avro_datum(&writer.schema, &mut body, reader)?;

@@ -147,7 +147,7 @@ pub async fn consume_window<E, F, Fut>(
                 .map(|t| t.trace_id().to_string())
                 .unwrap_or_default(),
         );
-        let work = match events::decode::<E>(&record.payload) {
+        let work = match events::decode_any::<E>(&record.payload, bus.topics().schema_ids()) {
             Ok(ev) => {
                 futures::future::Either::Left(handle(ev, record.clone(), attempt).instrument(span))
             }

@@ -105,6 +105,20 @@ fn compose_runs_two_instances_of_each_role_behind_a_balancer_that_checks_readyz(
 }
 
 #[test]
+fn compose_registers_the_schemas_in_apicurio_and_the_province_uses_it() {
+    let compose = read("docker-compose.yml");
+    assert!(compose.contains("\n  registry:\n    image: apicurio/apicurio-registry:"));
+    assert!(compose.contains("\n  schemas:\n    <<: *akm\n    command: [\"schemas\", \"apply\"]"));
+    let province = compose
+        .split("\n  province-1:")
+        .nth(1)
+        .and_then(|p| p.split("\n  province-2:").next())
+        .unwrap();
+    assert!(province.contains("AKM_SCHEMA_REGISTRY_URL: http://registry:8080/apis/ccompat/v7"));
+    assert!(province.contains("schemas: { condition: service_completed_successfully }"));
+}
+
+#[test]
 fn compose_scrapes_every_instance_s_metrics() {
     let compose = read("docker-compose.yml");
     let prometheus = read("deploy/prometheus.yml");

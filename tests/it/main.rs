@@ -19,6 +19,7 @@ mod persistence;
 mod personal_data;
 mod pipeline;
 mod province;
+mod registry;
 mod replica;
 mod scale;
 mod security;
