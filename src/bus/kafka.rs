@@ -241,8 +241,12 @@ impl KafkaBus {
     async fn consumer(
         &self,
         group: &str,
+        fetch_wait_ms: Option<u64>,
     ) -> Result<(Inner, tokio::sync::watch::Receiver<bool>, Arc<AtomicU64>), BusError> {
         let o = self.opts.clone();
+        let fetch_wait = fetch_wait_ms
+            .unwrap_or(o.fetch_wait_ms)
+            .max(o.fetch_wait_ms);
         let group = group.to_string();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let assignment = Arc::new(AtomicU64::new(super::new_assignment()));
@@ -258,7 +262,7 @@ impl KafkaBus {
                 .set("enable.auto.offset.store", "false")
                 .set("auto.offset.reset", "earliest")
                 .set("enable.partition.eof", "false")
-                .set("fetch.wait.max.ms", o.fetch_wait_ms.to_string())
+                .set("fetch.wait.max.ms", fetch_wait.to_string())
                 .set("session.timeout.ms", "10000")
                 .set("heartbeat.interval.ms", "1000");
             // passed-through properties win over these defaults
@@ -323,7 +327,8 @@ impl KafkaBus {
 
     async fn subscribe_inner(&self, topic: &str, group: &str) -> Result<KafkaConsumer, BusError> {
         self.declared(topic)?;
-        let (c, assigned, assignment) = self.consumer(group).await?;
+        let wait = self.topics.decl(topic).and_then(|d| d.fetch_wait_ms);
+        let (c, assigned, assignment) = self.consumer(group, wait).await?;
         c.subscribe(&[topic])
             .map_err(BusError::kafka("subscribe"))?;
         Ok(KafkaConsumer {
@@ -346,7 +351,10 @@ impl KafkaBus {
     ) -> Result<KafkaConsumer, BusError> {
         self.declared(topic)?;
         let (c, _, assignment) = self
-            .consumer(&format!("akm-reply-{}", uuid::Uuid::new_v4().simple()))
+            .consumer(
+                &format!("akm-reply-{}", uuid::Uuid::new_v4().simple()),
+                None,
+            )
             .await?;
         let (low, high) = self.watermarks(topic, partition).await?;
         let at = from.map_or(high, |o| (o as i64).clamp(low, high));

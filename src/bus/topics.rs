@@ -38,6 +38,11 @@ pub struct TopicDecl {
     /// embedded bus keeps every record (no time-based trim).
     #[serde(default)]
     pub compacted: bool,
+    /// On Kafka, the longest a consumer of this topic lets the broker hold
+    /// a fetch (`fetch.wait.max.ms`), when its readers need no low latency
+    /// (the statistics): fewer idle fetches than `AKM_KAFKA_FETCH_WAIT_MS`.
+    #[serde(default)]
+    pub fetch_wait_ms: Option<u64>,
 }
 
 fn durable_by_default() -> bool {

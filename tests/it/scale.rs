@@ -19,6 +19,11 @@ use serde_json::{json, Value};
 use crate::child::{env as bus_env, serve};
 use crate::helpers::*;
 
+/// The scale scenarios run one at a time: each runs several instances
+/// (child processes) on the one test broker, and four at once on two
+/// cores starved a burst for minutes (the other tests still run beside).
+static SCALE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const KAFKA_ONLY: &str = "Kafka-only test: set AKM_TEST_BUS=kafka and AKM_TEST_KAFKA_BROKERS";
 
 /// Another instance of `role` beside `app`'s: same cluster, prefix and
@@ -128,6 +133,7 @@ async fn readyz(app: &App, base: &str) -> (u16, Value) {
 #[ignore = "needs a Kafka broker: scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
 async fn two_province_and_two_city_instances_answer_as_one() {
     kafka().expect(KAFKA_ONLY);
+    let _one_at_a_time = SCALE.lock().await;
     let app = spawn().await;
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let province2 = instance(&app, Roles::Province, d1.path(), None).await;
@@ -220,6 +226,7 @@ async fn two_province_and_two_city_instances_answer_as_one() {
 #[ignore = "needs a Kafka broker: scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
 async fn a_wiped_instance_restores_the_callbacks_state_from_the_changelog() {
     kafka().expect(KAFKA_ONLY);
+    let _one_at_a_time = SCALE.lock().await;
     let app = spawn().await;
     let nos: Vec<String> = (0..30).map(|i| format!("WR-{i}")).collect();
     for no in &nos {
@@ -254,6 +261,7 @@ async fn a_wiped_instance_restores_the_callbacks_state_from_the_changelog() {
 #[ignore = "needs a Kafka broker: scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
 async fn a_third_instance_joins_during_a_burst_and_answers_stay_correct() {
     kafka().expect(KAFKA_ONLY);
+    let _one_at_a_time = SCALE.lock().await;
     let app = spawn().await;
     let d2 = tempfile::tempdir().unwrap();
     let city2 = instance(&app, Roles::City, d2.path(), Some(app.province())).await;
@@ -396,6 +404,7 @@ async fn acked_grows(acked: &Arc<Mutex<Vec<String>>>, from: usize, n: usize) -> 
 #[ignore = "needs a Kafka broker: scripts/test.sh runs it with AKM_TEST_BUS=kafka and --include-ignored"]
 async fn kill_9_of_a_province_then_a_city_instance_during_a_burst_loses_and_doubles_nothing() {
     kafka().expect(KAFKA_ONLY);
+    let _one_at_a_time = SCALE.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let s = fast_failover(settings(&dir.path().join("settings")));
     apply_topics(&s).await;
