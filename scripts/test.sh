@@ -27,6 +27,9 @@ export AKM_TEST_PYTHON="$PWD/$venv/bin/python"
 echo "== embedded bus: unit, integration, conformance, persistence"
 cargo test --locked --all-targets
 
+echo "== OTLP export (cargo feature otlp)"
+cargo test --locked --features otlp --test it otlp::
+
 echo "== Kafka bus"
 TANSU_VERSION=0.6.0
 if ! command -v tansu >/dev/null || ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then

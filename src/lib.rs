@@ -23,6 +23,8 @@ pub mod durability;
 pub mod events;
 pub mod frame;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod protocol;
 pub mod service;
 pub mod signing;

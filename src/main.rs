@@ -184,24 +184,57 @@ enum TopicsAction {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let log = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn")),
-        );
-    // AKM_LOG_FORMAT: read before the settings, so that loading them logs
-    match std::env::var("AKM_LOG_FORMAT").as_deref() {
-        Err(_) | Ok("") | Ok("text") => log.init(),
-        // one JSON object per line: timestamp, level, target, fields (the
-        // message among them) and the current span (its trace_id)
-        Ok("json") => log
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        Ok(other) => anyhow::bail!("AKM_LOG_FORMAT must be text or json, not {other:?}"),
+    logging()?;
+    let result = run(cli);
+    #[cfg(feature = "otlp")]
+    akm::otlp::shutdown();
+    result
+}
+
+/// The subscriber below the env filter.
+type Base =
+    tracing_subscriber::layer::Layered<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Logs to stderr as text or JSON (`AKM_LOG_FORMAT`, read before the
+/// settings, so that loading them logs), and with the `otlp` feature
+/// spans to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn logging() -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layers: Vec<Box<dyn Layer<Base> + Send + Sync>> =
+        vec![match std::env::var("AKM_LOG_FORMAT").as_deref() {
+            Err(_) | Ok("") | Ok("text") => fmt.boxed(),
+            // one JSON object per line: timestamp, level, target, fields (the
+            // message among them) and the current span (its trace_id)
+            Ok("json") => fmt
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .boxed(),
+            Ok(other) => anyhow::bail!("AKM_LOG_FORMAT must be text or json, not {other:?}"),
+        }];
+    #[cfg(feature = "otlp")]
+    let layers = {
+        let mut all = layers;
+        all.extend(akm::otlp::layer::<Base>()?);
+        all
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layers)
+        .init();
+    #[cfg(not(feature = "otlp"))]
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        tracing::warn!("OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OTLP export (cargo build --features otlp)");
     }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Some(d) = cli.data_dir {
         settings.data_dir = d;

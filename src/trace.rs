@@ -79,6 +79,16 @@ impl TraceParent {
     }
 }
 
+/// Make `span` a child of `parent` for OpenTelemetry, so the spans the
+/// `otlp` feature exports carry the platform's trace ids; nothing without
+/// that feature.
+pub fn link(span: &tracing::Span, parent: &TraceParent) {
+    #[cfg(feature = "otlp")]
+    crate::otlp::link(span, &parent.trace_id, &parent.parent_id);
+    #[cfg(not(feature = "otlp"))]
+    let _ = (span, parent);
+}
+
 tokio::task_local! {
     /// The trace id of the request or record being worked on.
     static CURRENT: String;

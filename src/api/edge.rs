@@ -103,12 +103,12 @@ pub async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Re
         .unwrap_or_default()
         .to_string();
     // the caller's trace goes on (W3C traceparent), or one starts here
-    let trace_id = header(req.headers(), crate::trace::HEADER)
+    let parent = header(req.headers(), crate::trace::HEADER)
         .and_then(crate::trace::TraceParent::parse)
-        .unwrap_or_else(crate::trace::TraceParent::root)
-        .trace_id()
-        .to_string();
+        .unwrap_or_else(crate::trace::TraceParent::root);
+    let trace_id = parent.trace_id().to_string();
     let span = tracing::info_span!("request", service = service.as_str(), trace_id = %trace_id);
+    crate::trace::link(&span, &parent);
     let response = crate::trace::within(trace_id, guarded(&edge, service, req, next))
         .instrument(span)
         .await;

@@ -136,17 +136,19 @@ pub async fn consume_window<E, F, Fut>(
     // One run of the handler (or the DLQ for what does not decode).
     let run = |record: Record, attempt: u32| {
         // one span per worker step, in the record's trace
+        let parent = record
+            .header(crate::trace::HEADER)
+            .and_then(crate::trace::TraceParent::parse);
         let span = tracing::info_span!(
             "record",
             topic = %record.topic,
             partition = record.partition,
             offset = record.offset,
-            trace_id = record
-                .header(crate::trace::HEADER)
-                .and_then(crate::trace::TraceParent::parse)
-                .map(|t| t.trace_id().to_string())
-                .unwrap_or_default(),
+            trace_id = parent.as_ref().map(|t| t.trace_id()).unwrap_or_default(),
         );
+        if let Some(p) = &parent {
+            crate::trace::link(&span, p);
+        }
         let work = match events::decode_any::<E>(&record.payload, bus.topics().schema_ids()) {
             Ok(ev) => {
                 futures::future::Either::Left(handle(ev, record.clone(), attempt).instrument(span))

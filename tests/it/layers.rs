@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["domain"],
     &["protocol", "clock", "signing", "crypto", "metrics", "trace"],
+    &["otlp"],
 ];
 
 fn rank(m: &str) -> usize {

@@ -15,6 +15,8 @@ mod layers;
 mod load;
 mod observability;
 mod openapi;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod persistence;
 mod personal_data;
 mod pipeline;

@@ -268,6 +268,24 @@ pub(super) const OPS: &[Op] = &[
     Op { data: Data::Raw("text/javascript", "swagger-ui-bundle.js or swagger-ui.css, served from the binary."),
         query: &[F("asset", Ty::Str, true, "swagger-ui-bundle.js or swagger-ui.css.")],
         ..op(HttpMethod::Get, "/docs/{asset}", "probes", "The documentation UI's script and style.", Who::Open) },
+    Op { data: Data::Raw("text/html", "The dashboard when the session cookie (akm_session) is live, else the login form."),
+        ..op(HttpMethod::Get, "/dashboard", "dashboard", "Operator dashboard.", Who::Open) },
+    Op { data: Data::Raw("text/html", "303 to /dashboard with a session cookie (HttpOnly, an hour); 401 and the form again when refused (4010)."),
+        ..op(HttpMethod::Post, "/dashboard/login", "dashboard", "Sign in: an application/x-www-form-urlencoded form of appId (an operator app) and secret (one of its secrets).", Who::Open) },
+    Op { data: Data::Raw("text/html", "303 to /dashboard with a session cookie; 401 when the link is bad, expired or used."),
+        query: &[
+            F("appId", Ty::Str, true, "The operator app."),
+            F("expires", Ty::Int, true, "Unix ms, at most 15 minutes ahead."),
+            F("signature", Ty::Str, true, "Hex HMAC-SHA256 under the app's secret of akm-dashboard\\n<appId>\\n<expires>."),
+        ],
+        ..op(HttpMethod::Get, "/dashboard/link", "dashboard", "Sign in with a one-time link (akm dashboard-link).", Who::Open) },
+    Op { data: Data::Raw("text/html", "303 to /dashboard; the session ends."),
+        ..op(HttpMethod::Post, "/dashboard/logout", "dashboard", "Sign out.", Who::Open) },
+    Op { data: Data::Raw("application/json", "Today's counts by city and errCode, the outbox, the DLQs with their replay commands, consumer lag, readiness; 401 without a session."),
+        ..op(HttpMethod::Get, "/dashboard/data", "dashboard", "What the dashboard shows (session cookie).", Who::Open) },
+    Op { data: Data::Raw("text/javascript", "dashboard.js or chart.js, served from the binary."),
+        query: &[F("asset", Ty::Str, true, "dashboard.js or chart.js.")],
+        ..op(HttpMethod::Get, "/dashboard/{asset}", "dashboard", "The dashboard's script and chart library.", Who::Open) },
 ];
 
 /// The signing headers (SPEC §9), each a security scheme; a signed

@@ -231,7 +231,7 @@ pub fn document(province: bool) -> OpenApi {
         .paths(paths)
         .components(Some(components.build()))
         .tags(Some(
-            [("services", "The four services of SPEC §7."), ("admin", "Operator apps only."), ("probes", "Unsigned.")]
+            [("services", "The four services of SPEC §7."), ("admin", "Operator apps only."), ("probes", "Unsigned."), ("dashboard", "Operators, by session cookie (not signed per request).")]
                 .map(|(n, d)| TagBuilder::new().name(n).description(Some(d)).build()),
         ))
         .build()
