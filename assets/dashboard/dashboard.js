@@ -92,6 +92,12 @@ async function refresh() {
     ["告警 alerts", (rd.alerts || []).map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join("; ") || "无"],
     ["等待中的转码 pending", rd.pending],
   ]);
+  fill("tasks", d.tasks.map((t) => {
+    const s = document.createElement("span");
+    s.className = t.up ? "ok" : "bad";
+    s.textContent = t.up ? "运行 up" : `停止 down: ${t.why}`;
+    return [t.name, s];
+  }));
   fill("outbox", [["深度 depth", d.outbox.depth], ["最早记录等待 (s)", Math.round(d.outbox.oldestAgeSeconds)]]);
   fill("dlq", d.dlq.map((q) => {
     const code = document.createElement("code");

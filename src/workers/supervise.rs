@@ -1,7 +1,7 @@
 //! Supervision: every long-running task runs under a supervisor that
 //! restarts it with backoff when it ends (or panics) while the node is not
 //! shutting down, logs it, and records it as down meanwhile; `/readyz`
-//! lists what is down.
+//! lists what is down, the dashboard every task with its state.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::retry::Schedule;
 
-/// The tasks that are down now, by name, with why.
+/// The supervised tasks by name: `None` while up, else why it is down.
 #[derive(Debug, Clone, Default)]
-pub struct TaskHealth(Arc<Mutex<BTreeMap<String, String>>>);
+pub struct TaskHealth(Arc<Mutex<BTreeMap<String, Option<String>>>>);
 
 impl TaskHealth {
-    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<String>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -26,7 +26,17 @@ impl TaskHealth {
     pub fn down(&self) -> Vec<String> {
         self.map()
             .iter()
-            .map(|(n, w)| format!("{n}: {w}"))
+            .filter_map(|(n, w)| w.as_ref().map(|w| format!("{n}: {w}")))
+            .collect()
+    }
+
+    /// Every task whose name starts with `prefix`, with why it is down
+    /// (`None`: up).
+    pub fn tasks(&self, prefix: &str) -> Vec<(String, Option<String>)> {
+        self.map()
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, w)| (n.clone(), w.clone()))
             .collect()
     }
 }
@@ -47,6 +57,7 @@ where
     let schedule = Schedule::new(Duration::from_secs(30));
     tokio::spawn(async move {
         let mut restarts = 0u32;
+        health.map().insert(name.clone(), None);
         loop {
             let ended = tokio::spawn(make()).await;
             if cancel.is_cancelled() {
@@ -60,7 +71,7 @@ where
             };
             let wait = schedule.next(restarts);
             tracing::error!(task = %name, %why, wait_ms = wait.as_millis() as u64, "task stopped; restarting");
-            health.map().insert(name.clone(), why);
+            health.map().insert(name.clone(), Some(why));
             tokio::select! {
                 _ = cancel.cancelled() => {
                     health.map().remove(&name);
@@ -69,7 +80,7 @@ where
                 _ = tokio::time::sleep(wait) => {}
             }
             restarts = restarts.saturating_add(1);
-            health.map().remove(&name);
+            health.map().insert(name.clone(), None);
         }
     })
 }
@@ -107,6 +118,8 @@ mod tests {
         );
         assert!(rx.recv().await.unwrap().is_empty());
         assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert_eq!(health.tasks("fl"), [("flaky".to_string(), None)]);
+        assert!(health.tasks("other/").is_empty());
         cancel.cancel();
         // a cancelled task is not restarted
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;

@@ -46,6 +46,7 @@ def main():
             "codes": table(page, "#codes"),
             "latency": table(page, "#latency"),
             "ready": table(page, "#ready"),
+            "tasks": table(page, "#tasks"),
             "dlq": table(page, "#dlq"),
             "errors": errors,
         }

@@ -142,6 +142,20 @@ async fn only_an_operator_signs_in_and_the_data_shows_the_node() {
     );
     assert_eq!(d["node"], "city");
     assert_eq!(d["readiness"]["ready"], true, "{d}");
+    // each of the node's tasks, up
+    let tasks = d["tasks"].as_array().unwrap();
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t["name"] == "city/relay" && t["up"] == true),
+        "{d}"
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["name"].as_str().unwrap().starts_with("city/") && t["up"] == true),
+        "{d}"
+    );
     assert!(d["outbox"]["depth"].is_u64());
     let replays: Vec<&str> = d["dlq"]
         .as_array()
@@ -303,6 +317,14 @@ async fn a_real_browser_signs_in_and_sees_the_numbers() {
     );
     assert!(
         page["ready"][0][1].as_str().unwrap().contains("ready"),
+        "{page}"
+    );
+    // each task of the city, shown up
+    let tasks = page["tasks"].as_array().unwrap();
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t[0] == "city/relay" && t[1] == "运行 up"),
         "{page}"
     );
     assert!(

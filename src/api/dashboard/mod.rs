@@ -4,7 +4,8 @@
 //! and secret (the login form) or with a short-lived signed link (`akm
 //! dashboard-link`); the page then reads `GET /dashboard/data` (today's
 //! counts by city and errCode, the outbox, the DLQs with their replay
-//! command, consumer lag, readiness) and `/metrics` (latency).
+//! command, consumer lag, readiness and each task's state) and
+//! `/metrics` (latency).
 
 mod session;
 
@@ -182,6 +183,9 @@ pub async fn data(State(api): State<Arc<NodeApi>>, headers: HeaderMap) -> Respon
             "group": group, "topic": topic, "partition": partition, "lag": lag,
         })).collect::<Vec<_>>(),
         "readiness": ready,
+        "tasks": api.tasks.tasks(&format!("{}/", api.role)).into_iter().map(|(name, down)| serde_json::json!({
+            "name": name, "up": down.is_none(), "why": down,
+        })).collect::<Vec<_>>(),
     }))
     .into_response()
 }
