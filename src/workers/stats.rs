@@ -13,7 +13,10 @@ use crate::bus::{Bus, Record};
 use crate::domain::Day;
 use crate::events::{TradeRecorded, TranscodeAnswered};
 use crate::store::{StatKind, StatsKey, Store};
-use crate::workers::{consume, Flow, WorkerError};
+use std::time::Duration;
+
+use crate::workers::retry::Schedule;
+use crate::workers::{consume, Flow};
 
 /// What the stats consumer needs.
 #[derive(Debug, Clone)]
@@ -31,9 +34,9 @@ pub struct Counter {
 pub async fn transcodes(c: Counter) {
     let group = format!("akm-stats-transcodes-{}", c.instance);
     let (bus, cancel) = (c.bus.clone(), c.cancel.clone());
-    consume::<TranscodeAnswered, _, _>(bus, cancel, &group, None, |ev, rec, _| {
+    consume::<TranscodeAnswered, _, _>(bus, cancel, &group, None, |ev, rec, attempt| {
         let c = c.clone();
-        async move { c.transcode(ev, &rec) }
+        async move { Ok(c.transcode(ev, &rec, attempt)) }
     })
     .await
 }
@@ -42,9 +45,9 @@ pub async fn transcodes(c: Counter) {
 pub async fn trades(c: Counter) {
     let group = format!("akm-stats-trades-{}", c.instance);
     let (bus, cancel) = (c.bus.clone(), c.cancel.clone());
-    consume::<TradeRecorded, _, _>(bus, cancel, &group, None, |ev, rec, _| {
+    consume::<TradeRecorded, _, _>(bus, cancel, &group, None, |ev, rec, attempt| {
         let c = c.clone();
-        async move { c.trade(ev, &rec) }
+        async move { Ok(c.trade(ev, &rec, attempt)) }
     })
     .await
 }
@@ -52,24 +55,23 @@ pub async fn trades(c: Counter) {
 impl Counter {
     /// Count one transcode outcome (another node's, on a shared cluster,
     /// is not this node's to count).
-    pub fn transcode(&self, ev: TranscodeAnswered, rec: &Record) -> Result<Flow, WorkerError> {
-        if ev.node == self.node_id {
-            let key = StatsKey {
-                day: Day::of_ms(ev.answered_at),
-                kind: StatKind::Transcode,
-                city_no: ev.city_no,
-                target_type: ev.target_type,
-                scene_code: ev.scene_code,
-                outcome: ev.err_code,
-            };
-            self.store
-                .count_once(&rec.topic, rec.partition, rec.offset, &key)?;
+    pub fn transcode(&self, ev: TranscodeAnswered, rec: &Record, attempt: u32) -> Flow {
+        if ev.node != self.node_id {
+            return Flow::Commit;
         }
-        Ok(Flow::Commit)
+        let key = StatsKey {
+            day: Day::of_ms(ev.answered_at),
+            kind: StatKind::Transcode,
+            city_no: ev.city_no,
+            target_type: ev.target_type,
+            scene_code: ev.scene_code,
+            outcome: ev.err_code,
+        };
+        self.count(rec, &key, attempt)
     }
 
     /// Count one trade, by its tradeState, on the day it was accepted.
-    pub fn trade(&self, ev: TradeRecorded, rec: &Record) -> Result<Flow, WorkerError> {
+    pub fn trade(&self, ev: TradeRecorded, rec: &Record, attempt: u32) -> Flow {
         let key = StatsKey {
             day: Day::of_ms(ev.recorded_at),
             kind: StatKind::Trade,
@@ -78,9 +80,24 @@ impl Counter {
             scene_code: String::new(),
             outcome: ev.trade_state,
         };
-        self.store
-            .count_once(&rec.topic, rec.partition, rec.offset, &key)?;
-        Ok(Flow::Commit)
+        self.count(rec, &key, attempt)
+    }
+
+    /// Count `key` for `rec`; when the store refuses (a full disk), the
+    /// same record again later, keeping the consumer and its place in the
+    /// group (re-joining every second would churn the group).
+    fn count(&self, rec: &Record, key: &StatsKey, attempt: u32) -> Flow {
+        match self
+            .store
+            .count_once(&rec.topic, rec.partition, rec.offset, key)
+        {
+            Ok(_) => Flow::Commit,
+            Err(e) => {
+                let wait = Schedule::new(Duration::from_secs(30)).next(attempt);
+                tracing::warn!(error = %crate::service::chain(&e), topic = %rec.topic, offset = rec.offset, wait_ms = wait.as_millis() as u64, "statistics not counted; retrying");
+                Flow::RetryAfter(wait)
+            }
+        }
     }
 }
 
@@ -129,17 +146,14 @@ mod tests {
             err_code: "200".into(),
         };
         for (p, o) in [(0, 7), (0, 7), (1, 0), (0, 7), (1, 0)] {
-            assert_eq!(
-                c.transcode(ev.clone(), &record(p, o)).unwrap(),
-                Flow::Commit
-            );
+            assert_eq!(c.transcode(ev.clone(), &record(p, o), 0), Flow::Commit);
         }
         // another node's outcome (a shared cluster) is not this node's
         let other = TranscodeAnswered {
             node: "province".into(),
             ..ev.clone()
         };
-        c.transcode(other, &record(0, 8)).unwrap();
+        c.transcode(other, &record(0, 8), 0);
         let day = Day::parse("20261130", "day").unwrap();
         let rows = store.stats(day, day, None).unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");

@@ -696,7 +696,14 @@ async fn a_full_disk_answers_5003_goes_red_and_recovers_with_nothing_lost() {
                 acked.insert(format!("FULL-{i}"));
             }
             503 => refused += 1,
-            other => panic!("a full disk answered {other}"),
+            other => {
+                let tail: Vec<String> =
+                    log.lock().unwrap().iter().rev().take(30).cloned().collect();
+                panic!(
+                    "a full disk answered {other}; the node's last log lines, newest first:\n{}",
+                    tail.join("\n")
+                )
+            }
         }
     }
     assert!(refused > 0, "a really full disk never answered 5003");
