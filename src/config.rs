@@ -208,6 +208,10 @@ pub struct Settings {
     /// (`AKM_PROVINCE_CONFIG_TTL_MS`); 0 asks on every transcode.
     #[serde(rename = "province_config_ttl_ms", with = "millis")]
     pub province_config_ttl: Duration,
+    /// How often a node writes its tallies of transcode answers for the
+    /// statistics (`AKM_STATS_FLUSH_MS`).
+    #[serde(rename = "stats_flush_ms", with = "millis")]
+    pub stats_flush: Duration,
 }
 
 /// A string setting that env or TOML may spell as a number (`AKM_CITY_NO=340100`).
@@ -326,6 +330,7 @@ impl Default for Settings {
             transcode_concurrency: 256,
             http_timeout: Duration::from_millis(10_000),
             province_config_ttl: Duration::from_millis(10_000),
+            stats_flush: Duration::from_millis(1_000),
             kafka_fetch_wait: Duration::from_millis(10),
             kafka_message_timeout: Duration::from_millis(30_000),
             reply_partition: None,
@@ -418,6 +423,11 @@ impl Settings {
         {
             return Err(ConfigError(
                 "workers, worker_window, max_pending and transcode_concurrency must be > 0".into(),
+            ));
+        }
+        if self.stats_flush.is_zero() {
+            return Err(ConfigError(
+                "stats_flush_ms (AKM_STATS_FLUSH_MS) must be > 0".into(),
             ));
         }
         if self.max_connections == 0 || self.max_inflight == 0 {

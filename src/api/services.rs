@@ -64,7 +64,7 @@ pub async fn transcode(
     let code = answer.as_ref().map_or_else(|e| e.code().code(), |_| "200");
     audit(&api, &meta, Service::Transcode, &q, &subject, code);
     api.outcomes
-        .answered(&q, code, &crate::trace::current_or_new());
+        .answered(&q, code, crate::trace::current_or_new());
     let (codes, msg) = answer?;
     Ok(Envelope::ok(codes, msg))
 }

@@ -30,7 +30,7 @@ pub struct NodeApi {
     /// The dashboard's operator sessions.
     pub dashboard: super::dashboard::Sessions,
     /// How each transcode was answered, for the statistics.
-    pub outcomes: crate::service::stats::Outcomes,
+    pub outcomes: crate::service::outcomes::Outcomes,
     pub admin: Admin,
     pub apps: Apps,
     pub gate: Arc<Gate>,

@@ -128,7 +128,11 @@ event!(ReferenceChanged, "ReferenceChanged.avsc");
 event!(CallbackRequested, "CallbackRequested.avsc");
 event!(CallbackReplied, "CallbackReplied.avsc");
 event!(StateChanged, "StateChanged.avsc");
-event!(TranscodeAnswered, "TranscodeAnswered.avsc");
+event!(
+    TranscodeAnswered,
+    "TranscodeAnswered.avsc",
+    "TranscodeAnswered.v1.avsc"
+);
 
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {

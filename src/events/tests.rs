@@ -151,6 +151,28 @@ fn an_old_writer_decodes_through_decode_via_history() {
     );
 }
 
+/// A transcode outcome written by version 1 (one record per answer, no
+/// `count`) reads as a tally of one.
+#[test]
+fn a_version_1_transcode_outcome_counts_one_answer() {
+    let old = &TranscodeAnswered::history()[0].schema;
+    let mut rec = apache_avro::types::Record::new(old).unwrap();
+    for (k, v) in [
+        ("id", "a"),
+        ("traceId", "t"),
+        ("node", "province"),
+        ("cityNo", "340100000000"),
+        ("targetType", "3401002"),
+        ("sceneCode", "01002"),
+        ("errCode", "200"),
+    ] {
+        rec.put(k, v);
+    }
+    rec.put("answeredAt", 1i64);
+    let ev: TranscodeAnswered = decode(&single_object(old, rec)).unwrap();
+    assert_eq!((ev.err_code.as_str(), ev.count), ("200", 1));
+}
+
 /// The cached writer writes the same bytes as resolving the schema on every
 /// encode did, and keeps writing them (its buffer is reused).
 #[test]

@@ -178,4 +178,6 @@ pub struct TranscodeAnswered {
     pub target_type: String,
     pub scene_code: String,
     pub err_code: String,
+    /// How many answers this record stands for.
+    pub count: i64,
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod gate;
 mod nonces;
 pub mod outbox;
+pub mod outcomes;
 pub mod pending;
 pub mod qr;
 pub mod reference;

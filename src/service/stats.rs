@@ -1,67 +1,13 @@
-//! The statistics (统计考核): what a node writes for them (how each
-//! transcode it answered went, as a `TranscodeAnswered` through its
-//! outbox) and what it answers from them (`GET /admin/v1/stats`). The
-//! counting itself is the stats consumer's (`workers/stats.rs`).
+//! The statistics (统计考核): what a node answers from them
+//! (`GET /admin/v1/stats`). What it writes for them is `outcomes.rs`'s;
+//! the counting is the stats consumer's (`workers/stats.rs`).
 
-use std::sync::Arc;
-
-use tokio::sync::Notify;
-
-use super::decode::CodeQuery;
-use super::outbox;
-use super::trade::ACCEPTANCE;
 use super::ServiceError;
-use crate::bus::{channel, Topics};
-use crate::clock::SharedClock;
 use crate::domain::{CityPrefix, Day, ParseError};
-use crate::events::TranscodeAnswered;
 use crate::store::{StatsRow, Store};
 
 /// The longest span one stats query may cover.
 pub const MAX_DAYS: i64 = 366;
-
-/// Writes how each transcode of this node was answered.
-#[derive(Clone, Debug)]
-pub struct Outcomes {
-    pub store: Store,
-    pub topics: Topics,
-    pub relay: Arc<Notify>,
-    pub clock: SharedClock,
-    /// `province` or `city-<cityNo>`.
-    pub node_id: String,
-}
-
-impl Outcomes {
-    /// Queue the outcome of the transcode `q` (answered `err_code`) for
-    /// the statistics. Never fails the request: a failure is logged.
-    pub fn answered(&self, q: &CodeQuery, err_code: &str, trace: &str) {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let event = TranscodeAnswered {
-            id: id.clone(),
-            trace_id: trace.to_string(),
-            answered_at: self.clock.now_ms(),
-            node: self.node_id.clone(),
-            city_no: q.city.to_string(),
-            target_type: q.target.to_string(),
-            scene_code: q.scene.map(|s| s.to_string()).unwrap_or_default(),
-            err_code: err_code.to_string(),
-        };
-        let queued = channel::message(&self.topics, &event)
-            .map_err(ServiceError::from)
-            .and_then(|m| {
-                // the id as the acceptance: a restarted relay does not
-                // publish it twice (workers/relay.rs)
-                let m = m.header(ACCEPTANCE, id);
-                Ok(self.store.outbox_put(&outbox::record(m))?)
-            });
-        match queued {
-            Ok(_) => self.relay.notify_one(),
-            Err(e) => {
-                tracing::error!(error = %super::chain(&e), "transcode outcome not queued for the statistics")
-            }
-        }
-    }
-}
 
 /// The days and cities a stats query asks for.
 #[derive(Debug, Clone)]

@@ -45,7 +45,7 @@ use crate::service::qr::QrIssuer;
 use crate::service::reference::Reference;
 use crate::service::sources::{ConfigSource, IdentitySource, ProvinceAnswers};
 use crate::service::state_log::StateLog;
-use crate::service::stats::Outcomes;
+use crate::service::outcomes::Outcomes;
 use crate::service::trade::{Emitter, TradeDesk};
 use crate::service::transcode::{TranscodeIngress, Transcoder};
 use crate::signing::{SignMethod, Signer};

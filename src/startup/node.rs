@@ -180,6 +180,13 @@ impl Wiring {
                     .collect()
             }),
         };
+        let outcomes = Outcomes::new(
+            store.clone(),
+            bus.topics().clone(),
+            relay_wake.clone(),
+            clock.clone(),
+            node_id.clone(),
+        );
         let api = Arc::new(NodeApi {
             role,
             decoder: Decoder {
@@ -211,13 +218,7 @@ impl Wiring {
                 keys: self.keys.clone(),
             },
             dashboard: Default::default(),
-            outcomes: Outcomes {
-                store: store.clone(),
-                topics: bus.topics().clone(),
-                relay: relay_wake.clone(),
-                clock: clock.clone(),
-                node_id: node_id.clone(),
-            },
+            outcomes: outcomes.clone(),
             admin: admin.clone(),
             apps,
             gate: gate.clone(),
@@ -247,6 +248,12 @@ impl Wiring {
                     restore.clone(),
                     cancel2.clone(),
                 )
+            });
+        }
+        {
+            let (every, cancel2) = (s.stats_flush, cancel.clone());
+            self.supervise(&format!("{role}/stats-outcomes"), &cancel, move || {
+                outcomes.clone().run(every, cancel2.clone())
             });
         }
         {

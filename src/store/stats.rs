@@ -126,22 +126,24 @@ fn number(v: Option<sled::IVec>) -> u64 {
 }
 
 impl Store {
-    /// Count `key` once for the record at `offset` of `topic`/`partition`:
-    /// whether it counted (`false`: that offset was counted before).
+    /// Add `n` to `key` once for the record at `offset` of
+    /// `topic`/`partition`: whether it counted (`false`: that offset was
+    /// counted before).
     pub fn count_once(
         &self,
         topic: &str,
         partition: u32,
         offset: u64,
         key: &StatsKey,
+        n: u64,
     ) -> Result<bool, StoreError> {
         let (at, counter) = (offset_key(topic, partition), key.bytes());
         let result = (&self.stats, &self.stats_offsets).transaction(|(stats, offsets)| {
             if number(offsets.get(&at)?) > offset {
                 return Ok(false);
             }
-            let n = number(stats.get(&counter)?) + 1;
-            stats.insert(counter.as_slice(), &n.to_be_bytes())?;
+            let sum = number(stats.get(&counter)?).saturating_add(n);
+            stats.insert(counter.as_slice(), &sum.to_be_bytes())?;
             offsets.insert(at.as_slice(), &(offset + 1).to_be_bytes())?;
             Ok::<_, ConflictableTransactionError<()>>(true)
         });
@@ -204,17 +206,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::for_tests(dir.path());
         let k = key("20261129", StatKind::Transcode, "340100000000", "200");
-        assert!(store.count_once("t", 0, 0, &k).unwrap());
-        assert!(store.count_once("t", 0, 1, &k).unwrap());
+        assert!(store.count_once("t", 0, 0, &k, 1).unwrap());
+        assert!(store.count_once("t", 0, 1, &k, 4).unwrap());
         // delivered again after a restart: offsets 0 and 1 are counted
-        assert!(!store.count_once("t", 0, 0, &k).unwrap());
-        assert!(!store.count_once("t", 0, 1, &k).unwrap());
+        assert!(!store.count_once("t", 0, 0, &k, 1).unwrap());
+        assert!(!store.count_once("t", 0, 1, &k, 4).unwrap());
         // another partition has offsets of its own
-        assert!(store.count_once("t", 1, 0, &k).unwrap());
+        assert!(store.count_once("t", 1, 0, &k, 1).unwrap());
         let day = Day::parse("20261129", "from").unwrap();
         let rows = store.stats(day, day, None).unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].count, 3);
+        assert_eq!(rows[0].count, 6);
     }
 
     #[tokio::test]
@@ -229,7 +231,7 @@ mod tests {
             key("20261130", StatKind::Trade, "340100000000", "200"),
         ];
         for (i, k) in keys.iter().enumerate() {
-            assert!(store.count_once("t", 0, i as u64, k).unwrap());
+            assert!(store.count_once("t", 0, i as u64, k, 1).unwrap());
         }
         let d = |s: &str| Day::parse(s, "d").unwrap();
         let hefei = CityPrefix::parse("3401", "cityNo").unwrap();

@@ -1,6 +1,7 @@
 //! The stats consumer: every instance counts, in groups of its own
 //! (`akm-stats-transcodes-<instance>`, `akm-stats-trades-<instance>`),
-//! the transcodes its node answered (`akm.transcode.outcome`) and, at the
+//! the transcodes its node answered (`akm.transcode.outcome`, each record
+//! a tally of `count` answers) and, at the
 //! province, the trades on `akm.trade`, per day (UTC+8), cityNo,
 //! targetType, sceneCode and outcome. Each count and the record's offset
 //! are written in one transaction (`store/stats.rs`), so a record
@@ -67,7 +68,15 @@ impl Counter {
             scene_code: ev.scene_code,
             outcome: ev.err_code,
         };
-        self.count(rec, &key, attempt)
+        // a version-1 record stands for one answer; a count below 1 is not
+        // an answer
+        match u64::try_from(ev.count) {
+            Ok(n) if n > 0 => self.count(rec, &key, n, attempt),
+            _ => {
+                tracing::warn!(topic = %rec.topic, offset = rec.offset, count = ev.count, "transcode outcome with no answers skipped");
+                Flow::Commit
+            }
+        }
     }
 
     /// Count one trade, by its tradeState, on the day it was accepted.
@@ -80,16 +89,16 @@ impl Counter {
             scene_code: String::new(),
             outcome: ev.trade_state,
         };
-        self.count(rec, &key, attempt)
+        self.count(rec, &key, 1, attempt)
     }
 
-    /// Count `key` for `rec`; when the store refuses (a full disk), the
+    /// Count `key` `n` times for `rec`; when the store refuses (a full disk), the
     /// same record again later, keeping the consumer and its place in the
     /// group (re-joining every second would churn the group).
-    fn count(&self, rec: &Record, key: &StatsKey, attempt: u32) -> Flow {
+    fn count(&self, rec: &Record, key: &StatsKey, n: u64, attempt: u32) -> Flow {
         match self
             .store
-            .count_once(&rec.topic, rec.partition, rec.offset, key)
+            .count_once(&rec.topic, rec.partition, rec.offset, key, n)
         {
             Ok(_) => Flow::Commit,
             Err(e) => {
@@ -144,6 +153,7 @@ mod tests {
             target_type: "3401002".into(),
             scene_code: "01002".into(),
             err_code: "200".into(),
+            count: 3,
         };
         for (p, o) in [(0, 7), (0, 7), (1, 0), (0, 7), (1, 0)] {
             assert_eq!(c.transcode(ev.clone(), &record(p, o), 0), Flow::Commit);
@@ -164,7 +174,7 @@ mod tests {
                 rows[0].outcome.as_str(),
                 rows[0].count
             ),
-            ("transcode", "01002", "200", 2)
+            ("transcode", "01002", "200", 6)
         );
     }
 }

@@ -88,6 +88,8 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         // answer; the tests of the deadlines themselves set their own.
         transcode_timeout: Duration::from_millis(if on_kafka { 8_000 } else { 3_000 }),
         callback_timeout: Duration::from_millis(if on_kafka { 15_000 } else { 10_000 }),
+        // the statistics' tallies go out five times faster than by default
+        stats_flush: Duration::from_millis(200),
         ..Settings::default()
     }
 }
