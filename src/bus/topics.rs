@@ -123,8 +123,9 @@ pub struct Registered {
 /// The topic names and declarations of one deployment.
 #[derive(Debug, Clone)]
 pub struct Topics {
-    prefix: String,
-    decls: Vec<TopicDecl>,
+    // shared: a Bus (and so every worker) clones its Topics
+    prefix: std::sync::Arc<str>,
+    decls: std::sync::Arc<Vec<TopicDecl>>,
     registry: std::sync::Arc<Registered>,
 }
 
@@ -141,8 +142,8 @@ impl Topics {
             })
             .collect::<Result<Vec<TopicDecl>, _>>()?;
         Ok(Topics {
-            prefix: prefix.to_string(),
-            decls,
+            prefix: prefix.into(),
+            decls: std::sync::Arc::new(decls),
             registry: Default::default(),
         })
     }
@@ -179,7 +180,7 @@ impl Topics {
     /// at `days` (`AKM_PII_DLQ_RETENTION_DAYS`).
     pub fn cap_personal_dlq(mut self, days: u32) -> Self {
         let cap = i64::from(days) * 86_400_000;
-        for d in &mut self.decls {
+        for d in std::sync::Arc::make_mut(&mut self.decls) {
             if d.personal_data && d.name.ends_with(".dlq") {
                 d.retention_ms = d.retention_ms.min(cap);
             }
@@ -216,7 +217,7 @@ impl Topics {
 
     /// The declaration of a full topic name; `None` when it is not declared.
     pub fn decl(&self, full: &str) -> Option<&TopicDecl> {
-        let base = full.strip_prefix(&self.prefix)?;
+        let base = full.strip_prefix(&*self.prefix)?;
         self.decls.iter().find(|d| d.name == base)
     }
 

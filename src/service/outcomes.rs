@@ -217,7 +217,10 @@ mod tests {
             .iter()
             .map(|e| (e.scene_code.as_str(), e.err_code.as_str(), e.count))
             .collect();
-        assert_eq!(got, [("", "200", 1), ("01002", "200", 5), ("01002", "4003", 1)]);
+        assert_eq!(
+            got,
+            [("", "200", 1), ("01002", "200", 5), ("01002", "4003", 1)]
+        );
         let five = &w[1];
         assert_eq!(five.trace_id, "t4", "the last answer's trace");
         assert_eq!(five.node, "city-340100000000");
