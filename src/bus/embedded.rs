@@ -1,5 +1,6 @@
 //! The embedded bus: a partitioned log in sled trees, consumer groups
-//! sharing partitions in-process, committed offsets in sled. Publishing
+//! sharing partitions in-process, committed offsets in sled (written in
+//! batches, `offsets.rs`). Publishing
 //! appends and then waits for the node's group-commit flush. A topic
 //! declared `durable = false` lives in memory instead (`partition.rs`):
 //! no write, no fsync, offsets and commits in memory, gone on restart.
@@ -13,6 +14,7 @@ use tokio::sync::Notify;
 
 use super::contract::{BusBackend, BusConsumer};
 use super::message::{decode_entry, encode_entry};
+use super::offsets::Offsets;
 use super::partition::Partition;
 use super::{BusError, Message, Position, Record, Topics};
 use crate::clock::SharedClock;
@@ -80,8 +82,10 @@ pub struct EmbeddedBus {
     clock: SharedClock,
     topics: Topics,
     logs: Mutex<HashMap<String, Arc<TopicLog>>>,
-    offsets: sled::Tree,
-    /// The next offset of each partition, stored with every append.
+    /// Committed offsets of durable partitions (written in batches).
+    offsets: Offsets,
+    /// The next offset of each durable partition, stored before retention
+    /// trims it (a partition it emptied goes on from there).
     next_offsets: sled::Tree,
     groups: Mutex<HashMap<(String, String), Group>>,
     held: std::sync::atomic::AtomicU64,
@@ -113,7 +117,7 @@ impl EmbeddedBus {
         clock: SharedClock,
     ) -> Result<Arc<Self>, BusError> {
         let bus = Arc::new(EmbeddedBus {
-            offsets: durable.tree("bus.offsets")?,
+            offsets: Offsets::new(durable.tree("bus.offsets")?),
             next_offsets: durable.tree("bus.next")?,
             held: std::sync::atomic::AtomicU64::new(0),
             durable: durable.clone(),
@@ -184,6 +188,11 @@ impl EmbeddedBus {
                 for g in &log.groups {
                     floor = floor.min(self.committed(g, &log, p)?);
                 }
+                if part.is_durable() {
+                    // offsets never go back, though this trim may empty it
+                    self.next_offsets
+                        .insert(next_key(&log.name, p), &part.next_offset().to_be_bytes())?;
+                }
                 let (gone, kept) = part.trim(cutoff, floor)?;
                 removed += gone;
                 held += kept;
@@ -197,6 +206,11 @@ impl EmbeddedBus {
         }
         self.held.store(held, std::sync::atomic::Ordering::Relaxed);
         Ok(removed)
+    }
+
+    /// Write the committed offsets held in memory (before a final flush).
+    pub fn write_offsets(&self) -> Result<(), BusError> {
+        self.offsets.write()
     }
 
     /// Records past their retention that the last trim kept because their
@@ -213,12 +227,7 @@ impl EmbeddedBus {
         {
             return Ok(at);
         }
-        let key = offset_key(group, &log.name, p);
-        Ok(self
-            .offsets
-            .get(key)?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0))
+        self.offsets.get(offset_key(group, &log.name, p).as_bytes())
     }
 
     fn consumer(
@@ -276,11 +285,7 @@ impl BusBackend for Arc<EmbeddedBus> {
         };
         let part = &log.partitions[p as usize];
         let entry = encode_entry(self.clock.now_ms(), &m);
-        let offset = part.append(entry, |next| {
-            self.next_offsets
-                .insert(next_key(&log.name, p), &next.to_be_bytes())?;
-            Ok(())
-        })?;
+        let offset = part.append(entry)?;
         if part.is_durable() {
             self.durable.sync().await?;
         }
@@ -481,9 +486,7 @@ impl BusConsumer for EmbeddedConsumer {
                 .is_some_and(|part| part.commit_in_memory(group, r.offset + 1));
             if !in_memory {
                 let key = offset_key(group, &r.topic, r.partition);
-                self.bus
-                    .offsets
-                    .insert(key, &(r.offset + 1).to_be_bytes())?;
+                self.bus.offsets.commit(key.into_bytes(), r.offset + 1)?;
             }
         }
         Ok(())

@@ -10,6 +10,7 @@ mod embedded;
 mod error;
 pub mod kafka;
 mod message;
+mod offsets;
 mod partition;
 pub mod topics;
 
@@ -198,6 +199,16 @@ impl Bus {
     /// from its [`Channel`].
     pub fn message<E: Channel>(&self, event: &E) -> Result<Message, BusError> {
         channel::message(&self.topics, event)
+    }
+
+    /// Write the committed offsets the embedded bus holds in memory (at
+    /// shutdown, before the final flush); Kafka's client commits its own
+    /// when its consumers close.
+    pub fn write_offsets(&self) -> Result<(), BusError> {
+        match &self.backend {
+            Backends::Embedded(b) => b.write_offsets(),
+            Backends::Kafka(_) => Ok(()),
+        }
     }
 
     /// Publish an event on its channel.

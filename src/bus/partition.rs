@@ -74,19 +74,13 @@ impl Partition {
         matches!(self, Partition::Durable { .. })
     }
 
-    /// Append `entry`; `store_next` records the new next offset of a
-    /// durable partition under the append lock. Returns the entry's offset.
-    pub fn append(
-        &self,
-        entry: Vec<u8>,
-        store_next: impl FnOnce(u64) -> Result<(), BusError>,
-    ) -> Result<u64, BusError> {
+    /// Append `entry`; its offset.
+    pub fn append(&self, entry: Vec<u8>) -> Result<u64, BusError> {
         match self {
             Partition::Durable { tree, next } => {
                 let mut next = lock(next);
                 let offset = *next;
                 tree.insert(offset.to_be_bytes(), entry)?;
-                store_next(offset + 1)?;
                 *next += 1;
                 Ok(offset)
             }
@@ -227,7 +221,7 @@ mod tests {
     fn a_memory_partition_keeps_offsets_contiguous_and_drops_its_oldest_when_full() {
         let p = Partition::memory();
         for i in 0..(MEMORY_RECORDS as u64 + 10) {
-            assert_eq!(p.append(entry(1, 0), |_| Ok(())).unwrap(), i);
+            assert_eq!(p.append(entry(1, 0)).unwrap(), i);
         }
         assert_eq!(p.next_offset(), MEMORY_RECORDS as u64 + 10);
         // a reader far behind skips to the oldest kept record
@@ -240,7 +234,7 @@ mod tests {
     fn a_memory_partition_drops_what_every_committing_group_has_passed() {
         let p = Partition::memory();
         for i in 0..10u8 {
-            p.append(entry(1, i), |_| Ok(())).unwrap();
+            p.append(entry(1, i)).unwrap();
         }
         assert!(p.commit_in_memory("a", 4));
         assert_eq!(p.committed_in_memory("a"), Some(4));
@@ -254,7 +248,7 @@ mod tests {
         assert!(p.commit_in_memory("b", 10));
         assert_eq!(p.first_from(0, |o, _| o).unwrap(), Some(9));
         assert_eq!(p.next_offset(), 10);
-        assert_eq!(p.append(entry(1, 10), |_| Ok(())).unwrap(), 10);
+        assert_eq!(p.append(entry(1, 10)).unwrap(), 10);
         // a durable partition keeps its commits elsewhere
         let db = sled::Config::new().temporary(true).open().unwrap();
         let d = Partition::durable(db.open_tree("t").unwrap(), 0).unwrap();
@@ -266,7 +260,7 @@ mod tests {
     fn a_memory_partition_trims_by_time_only() {
         let p = Partition::memory();
         for (ts, b) in [(1, 1), (2, 2), (9, 3)] {
-            p.append(entry(ts, b), |_| Ok(())).unwrap();
+            p.append(entry(ts, b)).unwrap();
         }
         assert_eq!(p.trim(5, 0).unwrap(), (2, 0));
         assert_eq!(
@@ -274,6 +268,6 @@ mod tests {
             Some((2, 3)),
             "offsets survive the trim"
         );
-        assert_eq!(p.append(entry(10, 4), |_| Ok(())).unwrap(), 3);
+        assert_eq!(p.append(entry(10, 4)).unwrap(), 3);
     }
 }

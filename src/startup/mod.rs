@@ -124,6 +124,11 @@ impl Platform {
         for t in self.tasks {
             let _ = tokio::time::timeout_at(deadline, t).await;
         }
+        for node in self.province.iter().chain(&self.city) {
+            if let Err(e) = node.bus.write_offsets() {
+                tracing::error!(error = %e, "committed offsets not written; those records come again");
+            }
+        }
         for s in &self.stores {
             if let Ok(Err(e)) = tokio::time::timeout_at(deadline, s.sync()).await {
                 tracing::error!(error = %crate::service::chain(&e), "final flush failed");
