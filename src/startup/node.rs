@@ -169,6 +169,7 @@ impl Wiring {
             relay: relay_wake.clone(),
             clock: clock.clone(),
             state: state.clone(),
+            shared: bus.backend() == "kafka",
         };
         let admin = Admin {
             store: store.clone(),
