@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 fn load(url: &str, extra: &[&str]) -> Value {
+    // long enough that callbacks complete inside it: on the shared test
+    // broker (the parallel Kafka suite, Tansu on two cores) one can take
+    // seconds (CI once saw each of four take over 2 s)
+    let duration = if kafka().is_some() { "10000" } else { "2000" };
     let out = Command::new(env!("CARGO_BIN_EXE_akm-load"))
         .args([
             "--url",
@@ -16,10 +20,8 @@ fn load(url: &str, extra: &[&str]) -> Value {
             "4",
             "--warmup-ms",
             "100",
-            // long enough that a callback on a busy test broker (the
-            // parallel Kafka suite) completes inside it
             "--duration-ms",
-            "2000",
+            duration,
         ])
         .args(extra)
         .output()
