@@ -123,24 +123,37 @@ async fn two_thousand_callbacks_during_a_province_outage_arrive_once_each() {
     let clock = akm::clock::system();
     let card = register_signer(&http, &city_url, "t-card", "card-system", json!({})).await;
     let url = format!("{city_url}/api/v1/callback");
-    let oks: Vec<bool> = futures::stream::iter(0..2000)
+    // each callback's last answer (0: no answer); a 5004 (not decided in
+    // time: on Kafka the shared test broker can be that slow) is sent
+    // again, as a card system would, at most three times in all
+    let answers: Vec<(usize, u16)> = futures::stream::iter(0..2000)
         .map(|i| {
             let (http, card, clock, url) = (http.clone(), card.clone(), clock.clone(), url.clone());
             async move {
                 let body = trade(&format!("OUT-{i}")).to_string().into_bytes();
-                signed(&http, Some(&card), &clock, "POST", &url, body)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false)
+                let mut status = 0;
+                for _ in 0..3 {
+                    status = signed(&http, Some(&card), &clock, "POST", &url, body.clone())
+                        .send()
+                        .await
+                        .map_or(0, |r| r.status().as_u16());
+                    if status != 504 {
+                        break;
+                    }
+                }
+                (i, status)
             }
         })
         .buffer_unordered(32)
         .collect()
         .await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(_, s)| !(200..300).contains(s))
+        .collect();
     assert!(
-        oks.iter().all(|ok| *ok),
-        "a callback was refused while the province was down"
+        refused.is_empty(),
+        "callbacks refused while the province was down, (i, status): {refused:?}"
     );
     let push =
         akm::sim::PushSim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
