@@ -55,9 +55,11 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# three tests at a time: one Tansu (sqlite) on the same two cores serves
+# them all, and with four at once its hops took seconds (deadline flakes)
 AKM_TEST_BUS=kafka \
 AKM_TEST_KAFKA_BROKERS="127.0.0.1:$port" \
-  cargo test --locked --test it -- --include-ignored --test-threads="${AKM_KAFKA_TEST_THREADS:-4}"
+  cargo test --locked --test it -- --include-ignored --test-threads="${AKM_KAFKA_TEST_THREADS:-3}"
 
 echo "== benchmark smoke run with its Kafka rows"
 AKM_BENCH_KAFKA_BROKERS="127.0.0.1:$port" cargo test --locked --bench pipeline

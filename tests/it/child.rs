@@ -74,7 +74,7 @@ pub fn addr_in(line: &str) -> Option<String> {
 }
 
 /// The settings every test child takes: the test run's bus, the test
-/// operator app, the test keys, short retries.
+/// operator app, the test keys, short retries, the transcode deadline.
 pub fn env(s: &akm::config::Settings) -> Vec<(&'static str, String)> {
     let mut e = vec![
         ("AKM_BUS", s.bus.as_str().to_string()),
@@ -86,6 +86,12 @@ pub fn env(s: &akm::config::Settings) -> Vec<(&'static str, String)> {
         ("AKM_SUBJECT_KEY", SUBJECT_KEY.into()),
         ("AKM_RETRY_MAX_MS", "200".into()),
         ("AKM_WORKERS", "2".into()),
+        // as in-process tests: 8 s on the shared Kafka test broker, where
+        // a fresh node's first transcode can take over the default 3 s
+        (
+            "AKM_TRANSCODE_TIMEOUT_MS",
+            s.transcode_timeout.as_millis().to_string(),
+        ),
     ];
     if let Some(p) = &s.kafka_properties {
         e.push(("AKM_KAFKA_PROPERTIES", p.clone()));
