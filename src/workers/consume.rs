@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::retry::Schedule;
 use super::{dead_letter, Flow, WorkerError};
 use crate::bus::{Bus, BusConsumer, Channel, Consumer, Record};
 use crate::events;
@@ -85,6 +86,11 @@ impl Lane {
 /// paused it: a short queue instead, and a pause only for a real backlog
 /// (a handler waiting to retry, a slow effect).
 const BACKLOG: usize = 256;
+
+/// A failed handler's record is tried again after at least this long, the
+/// wait doubling (with jitter) up to [`FAILED_CAP`].
+const FAILED_FIRST: Duration = Duration::from_secs(1);
+const FAILED_CAP: Duration = Duration::from_secs(30);
 
 /// What a finished handler run reports.
 type Outcome = (Record, u32, Result<Flow, WorkerError>);
@@ -209,23 +215,6 @@ pub async fn consume_window<E, F, Fut>(
                         }
                     }
                     Settled::Stop => return,
-                    Settled::Failed => {
-                        // The side effect could not be recorded (the store, a
-                        // DLQ publish): let the others finish, commit nothing
-                        // more, wait, then re-read from the last commit. Never
-                        // re-run the side effect at once.
-                        while running.next().await.is_some() {}
-                        drop(consumer);
-                        lanes.clear();
-                        tokio::select! {
-                            _ = cancel.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        }
-                        match subscribe(&bus, &cancel, &name, group).await {
-                            Some(c) => consumer = c,
-                            None => return,
-                        }
-                    }
                 }
             }
             _ = look.tick() => {
@@ -316,8 +305,6 @@ enum Settled {
     Go(Vec<Record>),
     /// Shutting down.
     Stop,
-    /// The handler failed: start over from the last commit.
-    Failed,
 }
 
 /// Record a finished run in its lane: commit what is done at the front,
@@ -352,8 +339,24 @@ fn settle(
         }
         Ok(Flow::Stop) => return Settled::Stop,
         Err(e) => {
-            tracing::error!(error = %crate::service::chain(&e), topic = %name, "handler failed; record will be redelivered");
-            return Settled::Failed;
+            // The side effect could not be recorded (the store, a DLQ
+            // publish): the same record again after a backoff, in its
+            // place, nothing behind it committed meanwhile. The consumer
+            // stays: dropping and re-joining it churned the group every
+            // second, and librdkafka aborts the process when a consumer
+            // is dropped while an assignment is in progress.
+            let wait = FAILED_FIRST.max(Schedule::new(FAILED_CAP).next(attempt));
+            tracing::error!(error = %crate::service::chain(&e), topic = %name, offset = record.offset, wait_ms = wait.as_millis() as u64, "handler failed; the record is tried again");
+            holding.metrics.retry(name);
+            lane.taken.insert(
+                record.offset,
+                Slot::Waiting {
+                    record,
+                    due: Instant::now() + wait,
+                    attempts: attempt + 1,
+                },
+            );
+            return Settled::Go(Vec::new());
         }
     }
     if let Some(last) = lane.done_front() {

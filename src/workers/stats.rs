@@ -14,10 +14,7 @@ use crate::bus::{Bus, Record};
 use crate::domain::Day;
 use crate::events::{TradeRecorded, TranscodeAnswered};
 use crate::store::{StatKind, StatsKey, Store};
-use std::time::Duration;
-
-use crate::workers::retry::Schedule;
-use crate::workers::{consume, Flow};
+use crate::workers::{consume, Flow, WorkerError};
 
 /// What the stats consumer needs.
 #[derive(Debug, Clone)]
@@ -35,9 +32,9 @@ pub struct Counter {
 pub async fn transcodes(c: Counter) {
     let group = format!("akm-stats-transcodes-{}", c.instance);
     let (bus, cancel) = (c.bus.clone(), c.cancel.clone());
-    consume::<TranscodeAnswered, _, _>(bus, cancel, &group, None, |ev, rec, attempt| {
+    consume::<TranscodeAnswered, _, _>(bus, cancel, &group, None, |ev, rec, _| {
         let c = c.clone();
-        async move { Ok(c.transcode(ev, &rec, attempt)) }
+        async move { c.transcode(ev, &rec) }
     })
     .await
 }
@@ -46,9 +43,9 @@ pub async fn transcodes(c: Counter) {
 pub async fn trades(c: Counter) {
     let group = format!("akm-stats-trades-{}", c.instance);
     let (bus, cancel) = (c.bus.clone(), c.cancel.clone());
-    consume::<TradeRecorded, _, _>(bus, cancel, &group, None, |ev, rec, attempt| {
+    consume::<TradeRecorded, _, _>(bus, cancel, &group, None, |ev, rec, _| {
         let c = c.clone();
-        async move { Ok(c.trade(ev, &rec, attempt)) }
+        async move { c.trade(ev, &rec) }
     })
     .await
 }
@@ -56,9 +53,9 @@ pub async fn trades(c: Counter) {
 impl Counter {
     /// Count one transcode outcome (another node's, on a shared cluster,
     /// is not this node's to count).
-    pub fn transcode(&self, ev: TranscodeAnswered, rec: &Record, attempt: u32) -> Flow {
+    pub fn transcode(&self, ev: TranscodeAnswered, rec: &Record) -> Result<Flow, WorkerError> {
         if ev.node != self.node_id {
-            return Flow::Commit;
+            return Ok(Flow::Commit);
         }
         let key = StatsKey {
             day: Day::of_ms(ev.answered_at),
@@ -71,16 +68,16 @@ impl Counter {
         // a version-1 record stands for one answer; a count below 1 is not
         // an answer
         match u64::try_from(ev.count) {
-            Ok(n) if n > 0 => self.count(rec, &key, n, attempt),
+            Ok(n) if n > 0 => self.count(rec, &key, n),
             _ => {
                 tracing::warn!(topic = %rec.topic, offset = rec.offset, count = ev.count, "transcode outcome with no answers skipped");
-                Flow::Commit
+                Ok(Flow::Commit)
             }
         }
     }
 
     /// Count one trade, by its tradeState, on the day it was accepted.
-    pub fn trade(&self, ev: TradeRecorded, rec: &Record, attempt: u32) -> Flow {
+    pub fn trade(&self, ev: TradeRecorded, rec: &Record) -> Result<Flow, WorkerError> {
         let key = StatsKey {
             day: Day::of_ms(ev.recorded_at),
             kind: StatKind::Trade,
@@ -89,24 +86,15 @@ impl Counter {
             scene_code: String::new(),
             outcome: ev.trade_state,
         };
-        self.count(rec, &key, 1, attempt)
+        self.count(rec, &key, 1)
     }
 
-    /// Count `key` `n` times for `rec`; when the store refuses (a full disk), the
-    /// same record again later, keeping the consumer and its place in the
-    /// group (re-joining every second would churn the group).
-    fn count(&self, rec: &Record, key: &StatsKey, n: u64, attempt: u32) -> Flow {
-        match self
-            .store
-            .count_once(&rec.topic, rec.partition, rec.offset, key, n)
-        {
-            Ok(_) => Flow::Commit,
-            Err(e) => {
-                let wait = Schedule::new(Duration::from_secs(30)).next(attempt);
-                tracing::warn!(error = %crate::service::chain(&e), topic = %rec.topic, offset = rec.offset, wait_ms = wait.as_millis() as u64, "statistics not counted; retrying");
-                Flow::RetryAfter(wait)
-            }
-        }
+    /// Add `n` to `key` for `rec`. A store that refuses (a full disk)
+    /// fails the handler: the consume loop tries the record again later.
+    fn count(&self, rec: &Record, key: &StatsKey, n: u64) -> Result<Flow, WorkerError> {
+        self.store
+            .count_once(&rec.topic, rec.partition, rec.offset, key, n)?;
+        Ok(Flow::Commit)
     }
 }
 
@@ -156,14 +144,17 @@ mod tests {
             count: 3,
         };
         for (p, o) in [(0, 7), (0, 7), (1, 0), (0, 7), (1, 0)] {
-            assert_eq!(c.transcode(ev.clone(), &record(p, o), 0), Flow::Commit);
+            assert_eq!(
+                c.transcode(ev.clone(), &record(p, o)).unwrap(),
+                Flow::Commit
+            );
         }
         // another node's outcome (a shared cluster) is not this node's
         let other = TranscodeAnswered {
             node: "province".into(),
             ..ev.clone()
         };
-        c.transcode(other, &record(0, 8), 0);
+        c.transcode(other, &record(0, 8)).unwrap();
         let day = Day::parse("20261130", "day").unwrap();
         let rows = store.stats(day, day, None).unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");

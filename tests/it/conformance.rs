@@ -640,3 +640,102 @@ async fn a_record_names_the_assignment_it_was_read_under_and_a_rebalance_changes
     }
     joined.abort();
 }
+
+/// A handler that fails (its store refuses, say) gets its record again in
+/// its place after a backoff, from the same member: the consumer does not
+/// leave and re-join the group (the record's assignment stays the same),
+/// and every record is handled to success once.
+#[tokio::test]
+async fn a_failing_handler_gets_its_record_again_without_leaving_the_group() {
+    let (bus, _dir) = test_bus().await;
+    let base = akm::events::TradeRecorded {
+        trace_id: "t".into(),
+        recorded_at: 0,
+        subject_id: "s".into(),
+        city_no: "340100000000".into(),
+        target_type: "3401002".into(),
+        target_name: "x".into(),
+        target_ref: "r".into(),
+        trade_time: "20200628193425".into(),
+        trade_no: "FAIL".into(),
+        msg: "m".into(),
+        trade_state: "1".into(),
+    };
+    let mut nos = vec!["FAIL".to_string()];
+    bus.send(&base).await.unwrap();
+    for i in 0..3 {
+        let e = akm::events::TradeRecorded {
+            trade_no: format!("OK-{i}"),
+            ..base.clone()
+        };
+        bus.send(&e).await.unwrap();
+        nos.push(e.trade_no);
+    }
+    // (tradeNo, the record's assignment, succeeded)
+    let handled: Arc<Mutex<Vec<(String, u64, bool)>>> = Arc::default();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (handled, bus, cancel) = (handled.clone(), bus.clone(), cancel.clone());
+        tokio::spawn(async move {
+            akm::workers::consume::<akm::events::TradeRecorded, _, _>(
+                bus,
+                cancel,
+                "failing-handler",
+                None,
+                move |ev, rec, attempt| {
+                    let handled = handled.clone();
+                    async move {
+                        let ok = ev.trade_no != "FAIL" || attempt >= 2;
+                        handled
+                            .lock()
+                            .unwrap()
+                            .push((ev.trade_no, rec.assignment, ok));
+                        if ok {
+                            Ok(akm::workers::Flow::Commit)
+                        } else {
+                            Err(akm::workers::WorkerError::Store(
+                                akm::store::StoreError::Transaction("no space".into()),
+                            ))
+                        }
+                    }
+                },
+            )
+            .await
+        })
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let done: BTreeSet<String> = handled
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, ok)| *ok)
+            .map(|(n, _, _)| n.clone())
+            .collect();
+        if nos.iter().all(|n| done.contains(n)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all handled: {done:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cancel.cancel();
+    let _ = worker.await;
+    let h = handled.lock().unwrap().clone();
+    for n in &nos {
+        let successes = h.iter().filter(|(x, _, ok)| x == n && *ok).count();
+        assert_eq!(successes, 1, "{n}: {h:?}");
+    }
+    let fails: Vec<u64> = h
+        .iter()
+        .filter(|(x, _, _)| x == "FAIL")
+        .map(|(_, a, _)| *a)
+        .collect();
+    assert_eq!(fails.len(), 3, "tried three times: {h:?}");
+    assert!(
+        fails.iter().all(|a| *a == fails[0]),
+        "the member re-joined: {h:?}"
+    );
+}
