@@ -321,22 +321,9 @@ fn settle(
     let Some(lane) = lanes.get_mut(&p) else {
         return Settled::Go(Vec::new()); // from before a restart of the loop
     };
-    match result {
-        Ok(Flow::Commit) => {
-            lane.taken.insert(record.offset, Slot::Done(record));
-        }
-        Ok(Flow::RetryAfter(wait)) => {
-            holding.metrics.retry(name);
-            lane.taken.insert(
-                record.offset,
-                Slot::Waiting {
-                    record,
-                    due: Instant::now() + wait,
-                    attempts: attempt + 1,
-                },
-            );
-            return Settled::Go(Vec::new());
-        }
+    let wait = match result {
+        Ok(Flow::Commit) => None,
+        Ok(Flow::RetryAfter(wait)) => Some(wait),
         Ok(Flow::Stop) => return Settled::Stop,
         Err(e) => {
             // The side effect could not be recorded (the store, a DLQ
@@ -347,18 +334,22 @@ fn settle(
             // is dropped while an assignment is in progress.
             let wait = FAILED_FIRST.max(Schedule::new(FAILED_CAP).next(attempt));
             tracing::error!(error = %crate::service::chain(&e), topic = %name, offset = record.offset, wait_ms = wait.as_millis() as u64, "handler failed; the record is tried again");
-            holding.metrics.retry(name);
-            lane.taken.insert(
-                record.offset,
-                Slot::Waiting {
-                    record,
-                    due: Instant::now() + wait,
-                    attempts: attempt + 1,
-                },
-            );
-            return Settled::Go(Vec::new());
+            Some(wait)
         }
+    };
+    if let Some(wait) = wait {
+        holding.metrics.retry(name);
+        lane.taken.insert(
+            record.offset,
+            Slot::Waiting {
+                record,
+                due: Instant::now() + wait,
+                attempts: attempt + 1,
+            },
+        );
+        return Settled::Go(Vec::new());
     }
+    lane.taken.insert(record.offset, Slot::Done(record));
     if let Some(last) = lane.done_front() {
         if let Err(e) = consumer.commit(&last) {
             tracing::error!(error = %e, topic = %name, "commit failed");
