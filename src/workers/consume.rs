@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::retry::Schedule;
 use super::{dead_letter, Flow, WorkerError};
 use crate::bus::{Bus, BusConsumer, Channel, Consumer, Record};
 use crate::events;
@@ -87,10 +86,12 @@ impl Lane {
 /// (a handler waiting to retry, a slow effect).
 const BACKLOG: usize = 256;
 
-/// A failed handler's record is tried again after at least this long, the
-/// wait doubling (with jitter) up to [`FAILED_CAP`].
-const FAILED_FIRST: Duration = Duration::from_secs(1);
-const FAILED_CAP: Duration = Duration::from_secs(30);
+/// A failed handler's record is tried again after this long, every time:
+/// what fails here is the node's own store or a DLQ publish, which come
+/// back by themselves (space freed, the broker back), and the records
+/// behind it wait meanwhile, so a growing backoff would only hold them
+/// longer once it has.
+const FAILED_WAIT: Duration = Duration::from_secs(1);
 
 /// What a finished handler run reports.
 type Outcome = (Record, u32, Result<Flow, WorkerError>);
@@ -327,12 +328,12 @@ fn settle(
         Ok(Flow::Stop) => return Settled::Stop,
         Err(e) => {
             // The side effect could not be recorded (the store, a DLQ
-            // publish): the same record again after a backoff, in its
+            // publish): the same record again after a second, in its
             // place, nothing behind it committed meanwhile. The consumer
             // stays: dropping and re-joining it churned the group every
             // second, and librdkafka aborts the process when a consumer
             // is dropped while an assignment is in progress.
-            let wait = FAILED_FIRST.max(Schedule::new(FAILED_CAP).next(attempt));
+            let wait = FAILED_WAIT;
             tracing::error!(error = %crate::service::chain(&e), topic = %name, offset = record.offset, wait_ms = wait.as_millis() as u64, "handler failed; the record is tried again");
             Some(wait)
         }
