@@ -128,11 +128,18 @@ impl Store {
         acceptance: &str,
         sealed_digest: &str,
     ) -> Result<(), StoreError> {
-        self.noted(
-            self.trades
-                .insert(key, trade_value(at_ms, acceptance, sealed_digest))
-                .map_err(StoreError::from),
-        )?;
+        // the replica applying what this instance accepted itself (the
+        // same acceptance, named by its id, at the same time): a read, not
+        // a second write (the digest is sealed again, so its bytes differ)
+        if !acceptance.is_empty() {
+            if let Some(v) = self.trades.get(key)? {
+                if stamp_of(&v) == at_ms && trade_parts(&v).0 == acceptance {
+                    return Ok(());
+                }
+            }
+        }
+        let value = trade_value(at_ms, acceptance, sealed_digest);
+        self.noted(self.trades.insert(key, value).map_err(StoreError::from))?;
         Ok(())
     }
 
@@ -147,8 +154,14 @@ impl Store {
         Ok(self.delivered.contains_key(key)?)
     }
 
-    /// Record that the resident was told about this trade (at `now_ms`).
+    /// Record that the resident was told about this trade (at `now_ms`,
+    /// unless it was recorded before).
     pub fn mark_delivered(&self, key: &[u8], now_ms: i64) -> Result<(), StoreError> {
+        // marked already (the replica applying this instance's own mark):
+        // the first time stands
+        if self.delivered.contains_key(key)? {
+            return Ok(());
+        }
         self.noted(
             self.delivered
                 .insert(key, &now_ms.to_be_bytes())
@@ -201,6 +214,12 @@ mod tests {
         s.put_trade(&key, 3, "acc-c", &s.keys().seal_bytes(b"d2"))
             .unwrap();
         assert_eq!(s.trade_acceptance(&key).unwrap().as_deref(), Some("acc-c"));
+        // the same acceptance applied again (the replica reading this
+        // instance's own changelog record) leaves the record as it is
+        let before = s.trades.get(&key).unwrap();
+        s.put_trade(&key, 3, "acc-c", &s.keys().seal_bytes(b"d2"))
+            .unwrap();
+        assert_eq!(s.trades.get(&key).unwrap(), before);
         assert_eq!(
             s.accept_trade(&key, b"d2", "acc-d", &[], 4).unwrap().0,
             Accepted::Duplicate
@@ -216,5 +235,18 @@ mod tests {
             Accepted::Duplicate
         );
         assert!(trade_key_of("340100/3401002").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_delivered_mark_keeps_its_first_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::for_tests(dir.path());
+        let key = trade_key("340100", "3401002", "T-2");
+        assert!(!s.is_delivered(&key).unwrap());
+        s.mark_delivered(&key, 10).unwrap();
+        // the replica applying the same mark from the changelog later
+        s.mark_delivered(&key, 20).unwrap();
+        assert!(s.is_delivered(&key).unwrap());
+        assert_eq!(stamp_of(&s.delivered.get(&key).unwrap().unwrap()), 10);
     }
 }
