@@ -212,6 +212,10 @@ pub struct Settings {
     /// statistics (`AKM_STATS_FLUSH_MS`).
     #[serde(rename = "stats_flush_ms", with = "millis")]
     pub stats_flush: Duration,
+    /// How often a node writes its queued audit records, one batch per
+    /// second of records (`AKM_AUDIT_WRITE_MS`).
+    #[serde(rename = "audit_write_ms", with = "millis")]
+    pub audit_write: Duration,
 }
 
 /// A string setting that env or TOML may spell as a number (`AKM_CITY_NO=340100`).
@@ -331,6 +335,7 @@ impl Default for Settings {
             http_timeout: Duration::from_millis(10_000),
             province_config_ttl: Duration::from_millis(10_000),
             stats_flush: Duration::from_millis(1_000),
+            audit_write: Duration::from_millis(100),
             kafka_fetch_wait: Duration::from_millis(10),
             kafka_message_timeout: Duration::from_millis(30_000),
             reply_partition: None,
@@ -425,9 +430,9 @@ impl Settings {
                 "workers, worker_window, max_pending and transcode_concurrency must be > 0".into(),
             ));
         }
-        if self.stats_flush.is_zero() {
+        if self.stats_flush.is_zero() || self.audit_write.is_zero() {
             return Err(ConfigError(
-                "stats_flush_ms (AKM_STATS_FLUSH_MS) must be > 0".into(),
+                "stats_flush_ms (AKM_STATS_FLUSH_MS) and audit_write_ms (AKM_AUDIT_WRITE_MS) must be > 0".into(),
             ));
         }
         if self.max_connections == 0 || self.max_inflight == 0 {

@@ -1,7 +1,22 @@
-//! The periodic chores each node runs under supervision: trimming the
-//! audit trail, pruning idempotency records, sweeping expired QR grants.
+//! The periodic chores each node runs under supervision: writing and
+//! trimming the audit trail, pruning idempotency records, sweeping expired
+//! QR grants.
 
 use super::*;
+
+/// Every `AKM_AUDIT_WRITE_MS`: write the queued audit records (the last
+/// ones are written by `Platform::shutdown`).
+pub(super) async fn write_audit(store: Store, every: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = store.write_audit() {
+            tracing::error!(error = %crate::service::chain(&e), "audit records not written; they stay queued");
+        }
+    }
+}
 
 /// Every hour: remove audit records past their retention.
 pub(super) async fn trim_audit(

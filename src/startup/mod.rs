@@ -6,7 +6,7 @@ mod chores;
 mod keys;
 mod node;
 
-use chores::{prune_idempotency, sweep_qr, trim_audit};
+use chores::{prune_idempotency, sweep_qr, trim_audit, write_audit};
 pub use keys::keyring;
 use keys::{ca, city_app, subject_key};
 use std::net::SocketAddr;
@@ -130,6 +130,9 @@ impl Platform {
             }
         }
         for s in &self.stores {
+            if let Err(e) = s.write_audit() {
+                tracing::error!(error = %crate::service::chain(&e), "the last audit records not written");
+            }
             if let Ok(Err(e)) = tokio::time::timeout_at(deadline, s.sync()).await {
                 tracing::error!(error = %crate::service::chain(&e), "final flush failed");
             }

@@ -403,6 +403,12 @@ impl Wiring {
             );
         }
         {
+            let (store, every, cancel2) = (store.clone(), s.audit_write, cancel.clone());
+            self.supervise(&format!("{role}/audit-write"), &cancel, move || {
+                write_audit(store.clone(), every, cancel2.clone())
+            });
+        }
+        {
             let (store, clock, days, cancel2) = (
                 store.clone(),
                 clock.clone(),

@@ -88,6 +88,7 @@ pub struct Store {
     meta: sled::Tree,
     apps: sled::Tree,
     audit: sled::Tree,
+    audit_queue: Arc<audit::Queue>,
     stats: sled::Tree,
     stats_offsets: sled::Tree,
 }
@@ -114,6 +115,7 @@ impl Store {
             meta: durable.tree("meta")?,
             apps: durable.tree("apps")?,
             audit: durable.tree("audit")?,
+            audit_queue: Arc::default(),
             stats: durable.tree("stats")?,
             stats_offsets: durable.tree("stats_offsets")?,
             durable: durable.clone(),

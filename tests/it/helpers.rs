@@ -34,6 +34,8 @@ pub struct App {
     /// Who the helpers sign as: `operator`, `terminal` and `card` (at the
     /// city), `caller` (a city-kind app at the province, any scope).
     pub signers: std::collections::HashMap<&'static str, Signer>,
+    /// The settings the platform started with (to start it again on its data).
+    pub settings: Settings,
     pub _dir: tempfile::TempDir,
 }
 
@@ -125,11 +127,12 @@ pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::Sha
         .clone()
         .zip(s.admin_app_secret.clone())
         .map(|(id, secret)| Signer::new(id, secret.expose(), SignMethod::HmacSha256));
-    let p = akm::start_with_clock(s, Roles::All, clock.clone())
+    let p = akm::start_with_clock(s.clone(), Roles::All, clock.clone())
         .await
         .unwrap();
     let mut app = App {
         p,
+        settings: s,
         clock,
         signers: operator.into_iter().map(|o| ("operator", o)).collect(),
         http: reqwest::Client::new(),

@@ -557,6 +557,37 @@ async fn decodes_and_refusals_are_audited_with_the_app_and_no_id_number() {
     assert!(!all.contains(ZHANG), "an ID number in the audit: {all}");
 }
 
+/// Audit records are queued and written in batches; a graceful stop writes
+/// what is queued (here the periodic write is a minute away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_queued_at_a_graceful_stop_is_there_after_a_restart() {
+    let app = spawn_with(|s| s.audit_write = Duration::from_secs(60)).await;
+    let city = app.city();
+    let qr = app.qr(ZHANG).await;
+    let body = json!({"cityNo": "340100", "qrCodeUrl": qr, "targetType": HEALTH});
+    let (s, b) = app.post(&city, "/api/v1/decode", &body).await;
+    assert_eq!(s, 200, "{b}");
+    let crate::helpers::App {
+        p, settings, _dir, ..
+    } = app;
+    p.shutdown().await;
+    let p = akm::start(settings, akm::Roles::All).await.unwrap();
+    let all = akm::store::AuditFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    for (node, app_id) in [(&p.city, "t-card"), (&p.province, CITY_APP)] {
+        let records = node.as_ref().unwrap().store.audit(&all).unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|r| r.service == "decode" && r.app_id == app_id && r.err_code == "200"),
+            "{app_id}: {records:?}"
+        );
+    }
+    p.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_city_whose_credentials_the_province_refuses_keeps_its_trades_and_raises_an_alert() {
     let app = spawn().await;
