@@ -5,10 +5,10 @@
 
 mod types;
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use apache_avro::rabin::Rabin;
-use apache_avro::{GenericSingleObjectWriter, Schema};
+use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -48,9 +48,6 @@ pub struct SchemaInfo {
     /// registry is given.
     pub source: &'static str,
     pub fingerprint: [u8; 8],
-    /// A single-object writer holding the schema resolved once: resolving
-    /// it on every encode was most of the encoding cost (BENCHMARKS.md).
-    writer: Mutex<GenericSingleObjectWriter>,
 }
 
 impl std::fmt::Debug for SchemaInfo {
@@ -71,14 +68,10 @@ impl SchemaInfo {
         let fp = schema.fingerprint::<Rabin>().bytes;
         let mut fingerprint = [0u8; 8];
         fingerprint.copy_from_slice(&fp[..8]);
-        #[allow(clippy::expect_used)]
-        let writer = GenericSingleObjectWriter::new_with_capacity(&schema, 512)
-            .expect("a parsed schema resolves");
         SchemaInfo {
             schema,
             source: src,
             fingerprint,
-            writer: Mutex::new(writer),
         }
     }
 }
@@ -137,15 +130,20 @@ event!(
 /// Encode an event as an Avro single object.
 pub fn encode<E: Event>(e: &E) -> Result<Vec<u8>, EventError> {
     let info = E::schema();
-    let value = apache_avro::to_value(e)?;
     let mut out = Vec::with_capacity(256);
-    let mut writer = info.writer.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = writer.write_value_ref(&value, &mut out) {
-        // the writer's buffer may be left mid-record: start a fresh one
-        *writer = GenericSingleObjectWriter::new_with_capacity(&info.schema, 512)?;
-        return Err(e.into());
-    }
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&info.fingerprint);
+    datum(e, &info.schema, &mut out)?;
     Ok(out)
+}
+
+/// Write `e`'s binary datum under `schema`: serialized straight into
+/// `out`, checked against the schema on the way. Going through an
+/// `apache_avro::Value` first (a map of field names) and validating it was
+/// most of the encoding cost (BENCHMARKS.md).
+fn datum<E: Event>(e: &E, schema: &Schema, out: &mut Vec<u8>) -> Result<(), EventError> {
+    apache_avro::write_avro_datum_ref(schema, e, out)?;
+    Ok(())
 }
 
 /// Decode an Avro single object written with the current or an older schema.
@@ -166,11 +164,10 @@ pub const CONFLUENT_MAGIC: u8 = 0;
 /// Encode an event in the Confluent wire format: magic 0, the registry's
 /// 4-byte big-endian schema `id` (of `E`'s current schema), the datum.
 pub fn encode_confluent<E: Event>(e: &E, id: u32) -> Result<Vec<u8>, EventError> {
-    let value = apache_avro::to_value(e)?;
     let mut out = Vec::with_capacity(256);
     out.push(CONFLUENT_MAGIC);
     out.extend_from_slice(&id.to_be_bytes());
-    out.extend(apache_avro::to_avro_datum(&E::schema().schema, value)?);
+    datum(e, &E::schema().schema, &mut out)?;
     Ok(out)
 }
 

@@ -175,18 +175,57 @@ fn a_version_1_transcode_outcome_counts_one_answer() {
 
 /// The cached writer writes the same bytes as resolving the schema on every
 /// encode did, and keeps writing them (its buffer is reused).
-#[test]
-fn the_cached_writer_writes_what_a_fresh_resolution_writes() {
-    let e = sample();
-    let info = TradeReported::schema();
-    let value = apache_avro::to_value(&e)
+/// What the library writes through a resolved `Value`, the slow path.
+fn through_a_value<E: Event>(e: &E) -> Vec<u8> {
+    let info = E::schema();
+    let value = apache_avro::to_value(e)
         .unwrap()
         .resolve(&info.schema)
         .unwrap();
-    let mut fresh = MAGIC.to_vec();
-    fresh.extend_from_slice(&info.fingerprint);
-    fresh.extend_from_slice(&apache_avro::to_avro_datum(&info.schema, value).unwrap());
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&info.fingerprint);
+    out.extend_from_slice(&apache_avro::to_avro_datum(&info.schema, value).unwrap());
+    out
+}
+
+#[test]
+fn the_direct_encoding_writes_what_a_resolved_value_writes() {
+    let e = sample();
     for _ in 0..3 {
-        assert_eq!(encode(&e).unwrap(), fresh);
+        assert_eq!(encode(&e).unwrap(), through_a_value(&e));
     }
+    // an array of records, empty and not, ints and longs
+    let mut rep = TranscodeReplied {
+        request_id: "r".into(),
+        trace_id: "t".into(),
+        reply_partition: 2,
+        subject_id: "s".into(),
+        err_code: "200".into(),
+        detail: "成功".into(),
+        codes: vec![],
+    };
+    assert_eq!(encode(&rep).unwrap(), through_a_value(&rep));
+    rep.codes = (0..3)
+        .map(|i| TargetCodeRec {
+            target_qr_code: format!("q{i}"),
+            target_id: "i".into(),
+            target_object: String::new(),
+        })
+        .collect();
+    assert_eq!(encode(&rep).unwrap(), through_a_value(&rep));
+    let out = TranscodeAnswered {
+        id: "a".into(),
+        trace_id: String::new(),
+        answered_at: 1_764_460_800_000,
+        node: "city-340100".into(),
+        city_no: "340100".into(),
+        target_type: "3401002".into(),
+        scene_code: String::new(),
+        err_code: "200".into(),
+        count: -7,
+    };
+    assert_eq!(encode(&out).unwrap(), through_a_value(&out));
+    let confluent = encode_confluent(&e, 7).unwrap();
+    assert_eq!(&confluent[..5], &[0, 0, 0, 0, 7]);
+    assert_eq!(&confluent[5..], &through_a_value(&e)[10..]);
 }
