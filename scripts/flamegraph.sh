@@ -29,7 +29,7 @@ until grep -qF "measuring $row" "$log"; do
   sleep 0.5
 done
 sleep 3 # past the warm-up
-pid=$(pgrep -f 'target/release/deps/pipeline-' | head -1)
+pid=$(pgrep -f 'release/deps/pipeline-' | head -1) # any CARGO_TARGET_DIR
 data=$(mktemp)
 perf record -F "${AKM_PROFILE_HZ:-499}" --call-graph "${AKM_PROFILE_CALLGRAPH:-fp}" -p "$pid" -o "$data" -- sleep "$secs" 2>/dev/null
 perf script -i "$data" 2>/dev/null | inferno-collapse-perf >"${out%.svg}.folded"
