@@ -23,8 +23,8 @@ pub const SPAN_MS: i64 = 1000;
 /// sled holds large values in memory well past its cache setting.
 const BATCH_RECORDS: usize = 32;
 
-/// Records kept queued while the store refuses writes; beyond this the
-/// oldest are dropped (and logged).
+/// Records kept queued while the store refuses writes; beyond this a
+/// failed write drops the oldest (and logs how many).
 const MAX_QUEUED: usize = 100_000;
 
 /// One audit record.
@@ -106,21 +106,28 @@ fn batches(records: &[AuditRecord]) -> impl Iterator<Item = &[AuditRecord]> {
     })
 }
 
+/// Put records whose write failed back before those queued since, keeping
+/// the newest `MAX_QUEUED`; how many were dropped.
+fn requeue(mut failed: Vec<AuditRecord>, queue: &mut Vec<AuditRecord>) -> usize {
+    failed.append(queue);
+    let over = failed.len().saturating_sub(MAX_QUEUED);
+    failed.drain(..over);
+    *queue = failed;
+    over
+}
+
 impl Store {
     /// Queue a record; it is written with the next batch.
     pub fn append_audit(&self, r: AuditRecord) {
-        let mut q = self.audit_queue.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= MAX_QUEUED {
-            q.remove(0);
-            tracing::error!(
-                "audit queue full while the store refuses writes: the oldest record dropped"
-            );
-        }
-        q.push(r);
+        self.audit_queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
     }
 
     /// Write the queued records in batches; how many. On a failure the
-    /// records stay queued for the next write.
+    /// records stay queued for the next write, the newest `MAX_QUEUED` of
+    /// them.
     pub fn write_audit(&self) -> Result<usize, StoreError> {
         let mut records = {
             let mut q = self.audit_queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -144,8 +151,13 @@ impl Store {
         })();
         if written.is_err() {
             let mut q = self.audit_queue.lock().unwrap_or_else(|p| p.into_inner());
-            records.append(&mut q);
-            *q = records;
+            let dropped = requeue(records, &mut q);
+            if dropped > 0 {
+                tracing::error!(
+                    dropped,
+                    "the store refuses writes: the oldest queued audit records dropped"
+                );
+            }
         }
         self.noted(written)
     }
@@ -280,6 +292,19 @@ mod tests {
             got,
             vec![(700, "new".to_string()), (500, "old".to_string())]
         );
+    }
+
+    #[test]
+    fn records_of_a_failed_write_go_back_before_the_newer_and_the_oldest_go_first() {
+        let failed: Vec<_> = (0..MAX_QUEUED as i64).map(|t| rec(t, "a", "")).collect();
+        let mut queue: Vec<_> = (0..5).map(|t| rec(1_000_000 + t, "a", "")).collect();
+        assert_eq!(requeue(failed, &mut queue), 5);
+        assert_eq!(queue.len(), MAX_QUEUED);
+        assert_eq!(queue[0].time, 5);
+        assert_eq!(queue[MAX_QUEUED - 1].time, 1_000_004);
+        let mut queue = vec![rec(9, "a", "")];
+        assert_eq!(requeue(vec![rec(1, "a", "")], &mut queue), 0);
+        assert_eq!(queue.iter().map(|r| r.time).collect::<Vec<_>>(), vec![1, 9]);
     }
 
     #[tokio::test]
