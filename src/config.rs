@@ -212,8 +212,8 @@ pub struct Settings {
     /// statistics (`AKM_STATS_FLUSH_MS`).
     #[serde(rename = "stats_flush_ms", with = "millis")]
     pub stats_flush: Duration,
-    /// How often a node writes its queued audit records, one batch per
-    /// second of records (`AKM_AUDIT_WRITE_MS`).
+    /// How often a node writes its queued audit records, one stored value
+    /// per 32 records (`AKM_AUDIT_WRITE_MS`).
     #[serde(rename = "audit_write_ms", with = "millis")]
     pub audit_write: Duration,
 }
