@@ -4,6 +4,7 @@
 //! chosen once at start (`sources.rs`, [`trade::Emitter`]).
 
 pub mod admin;
+pub mod answers;
 pub mod applied;
 pub mod apps;
 pub mod callback;

@@ -83,6 +83,21 @@ impl<R: Answer> Pending<R> {
         }
     }
 
+    /// Hand a reply to its waiter when the waiter is in this process;
+    /// give it back when nobody here waits for it (its requester is
+    /// another instance, or it timed out: the caller decides).
+    pub fn hand(&self, reply: R) -> Option<R> {
+        let tx = self.lock().remove(reply.request_id());
+        match tx {
+            // a waiter that has just given up drops it: nobody waits
+            Some(tx) => {
+                let _ = tx.send(reply);
+                None
+            }
+            None => Some(reply),
+        }
+    }
+
     /// How many requests are waiting.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -34,6 +34,7 @@ use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::durability::Durable;
 use crate::events::{CallbackReplied, TranscodeReplied};
 use crate::service::admin::Admin;
+use crate::service::answers::Answers;
 use crate::service::applied::{Applied, Restore};
 use crate::service::apps::{self, Apps};
 use crate::service::callback::CallbackIngress;

@@ -277,6 +277,10 @@ impl Wiring {
         }
         let worker = transcoder::Worker {
             bus: bus.clone(),
+            answers: Answers {
+                bus: bus.clone(),
+                local: pending.clone(),
+            },
             transcoder: Arc::new(Transcoder {
                 configs: configs.clone(),
                 identity,
@@ -300,6 +304,10 @@ impl Wiring {
         let owner = callbacks::Owner {
             bus: bus.clone(),
             desk: desk.clone(),
+            answers: Answers {
+                bus: bus.clone(),
+                local: callback_pending.clone(),
+            },
             node_id: node_id.clone(),
             keys: self.keys.clone(),
             limit: Arc::new(Semaphore::new(s.transcode_concurrency)),

@@ -3,8 +3,9 @@
 //! with it each idempotency key, has one owner at a time. The owner
 //! decides each report (new, duplicate, 4007) against its store, which
 //! holds what every earlier owner of the partition accepted (the
-//! changelog, `service/state_log.rs`), and answers to the ingress's reply
-//! partition. Like transcode requests, a request is committed when taken:
+//! changelog, `service/state_log.rs`), and answers: straight to the waiter
+//! when this instance's ingress took the call, else on the ingress's reply
+//! partition (`service/answers.rs`). Like transcode requests, a request is committed when taken:
 //! after a crash its caller times out and sends the report again, and the
 //! next owner finds the acceptance if there was one.
 
@@ -16,7 +17,8 @@ use tracing::Instrument;
 
 use crate::bus::{Bus, Record};
 use crate::crypto::Keyring;
-use crate::events::CallbackRequested;
+use crate::events::{CallbackReplied, CallbackRequested};
+use crate::service::answers::Answers;
 use crate::service::callback;
 use crate::service::trade::{TradeDesk, Turn};
 use crate::workers::{consume, Flow, WorkerError};
@@ -26,6 +28,8 @@ use crate::workers::{consume, Flow, WorkerError};
 pub struct Owner {
     pub bus: Bus,
     pub desk: TradeDesk,
+    /// Where the answers go.
+    pub answers: Answers<CallbackReplied>,
     /// This node on a shared bus; other nodes' requests are skipped.
     pub node_id: String,
     /// Opens the report's sealed fields.
@@ -73,7 +77,7 @@ impl Owner {
                     Ok(t) => self.desk.decide(&t, &ev.trace_id, turn).await,
                     Err(e) => Err(e),
                 };
-                if let Err(e) = self.bus.send(&callback::reply(&ev, &decided)).await {
+                if let Err(e) = self.answers.answer(callback::reply(&ev, &decided)).await {
                     tracing::error!(request_id = %ev.request_id, error = %crate::service::chain(&e), "callback reply could not be published");
                 }
             }

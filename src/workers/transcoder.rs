@@ -1,6 +1,7 @@
 //! The transcoder: consumes akm.transcode.request, runs each request (at
-//! most `transcode_concurrency` at once) and publishes the answer to the
-//! requester's reply partition. A request is committed when taken: it is
+//! most `transcode_concurrency` at once) and answers: straight to the
+//! waiter when this instance's ingress took the request, else on the
+//! requester's reply partition (`service/answers.rs`). A request is committed when taken: it is
 //! worthless after its deadline, so it is never redone after a crash, and a
 //! request whose deadline has passed is skipped.
 
@@ -11,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::bus::{Bus, Record};
-use crate::events::TranscodeRequested;
+use crate::events::{TranscodeReplied, TranscodeRequested};
+use crate::service::answers::Answers;
 use crate::service::transcode::Transcoder;
 use crate::workers::{consume, Flow, WorkerError};
 
@@ -20,6 +22,8 @@ use crate::workers::{consume, Flow, WorkerError};
 pub struct Worker {
     pub bus: Bus,
     pub transcoder: Arc<Transcoder>,
+    /// Where the answers go.
+    pub answers: Answers<TranscodeReplied>,
     /// This node on a shared bus; requests of other nodes are skipped.
     pub node_id: String,
     pub limit: Arc<Semaphore>,
@@ -63,7 +67,7 @@ impl Worker {
                 if self.transcoder.expired(&ev) {
                     return; // nobody waits any more
                 }
-                if let Err(e) = self.bus.send(&reply).await {
+                if let Err(e) = self.answers.answer(reply).await {
                     tracing::error!(request_id = %ev.request_id, error = %crate::service::chain(&e), "transcode reply could not be published");
                 }
             }

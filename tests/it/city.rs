@@ -203,3 +203,31 @@ async fn too_many_waiting_requests_are_4029() {
     assert_eq!(a.0, 200, "{}", a.1);
     assert_err(&b, 429, "4029", "频繁");
 }
+
+/// Direct replies: a request taken by the same instance's worker is
+/// answered to its waiter in memory. The requests still cross the bus;
+/// nothing comes back over the reply topics.
+#[tokio::test]
+async fn an_instance_answers_its_own_requests_without_the_reply_topics() {
+    let app = spawn().await;
+    let qr = app.qr(ZHANG).await;
+    let (s, b) = app
+        .post(&app.city(), "/api/v1/transcode", &transcode_body(&qr))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["data"][0]["targetId"], "EHC-0001");
+    let (s, b) = app
+        .post(&app.city(), "/api/v1/callback", &trade("DIRECT-1"))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let bus = &app.city_node().bus;
+    let count = |t: akm::bus::Topic| {
+        let name = bus.topics().name(t);
+        async move { bus.count(&name).await.unwrap() }
+    };
+    assert!(count(akm::bus::Topic::TranscodeRequest).await >= 1);
+    assert!(count(akm::bus::Topic::CallbackRequest).await >= 1);
+    assert_eq!(count(akm::bus::Topic::TranscodeReply).await, 0);
+    assert_eq!(count(akm::bus::Topic::CallbackReply).await, 0);
+    assert!(app.city_node().pending.is_empty());
+}
