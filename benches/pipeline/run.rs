@@ -51,6 +51,12 @@ pub fn measure(
     // scripts/flamegraph.sh waits for this line to start sampling
     eprintln!("measuring {name}");
     let mut runs: Vec<Value> = (0..plan.runs).map(|r| load(plan, url, &extra(r))).collect();
+    // which row the memory grows in (the table has only the peak)
+    eprintln!(
+        "measured {name}: RSS {:.0} MiB, peak so far {:.0} MiB",
+        rss_mib(),
+        peak_rss_mib()
+    );
     let ok_total = runs
         .iter()
         .map(|v| v["okTotal"].as_u64().unwrap_or(0))
@@ -83,11 +89,21 @@ pub fn measure(
 
 /// The process's peak resident set (VmHWM), in MiB.
 pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// The resident set of this process now, in MiB (0 where /proc is absent).
+pub fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A size line (in kB) of /proc/self/status, in MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
         })
         .and_then(|kb| kb.parse::<f64>().ok())
