@@ -53,6 +53,12 @@ struct TopicLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    topic: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LagLabels {
     group: String,
     topic: String,
@@ -104,6 +110,7 @@ struct Inner {
     refusals: Family<RefusalLabels, Counter>,
     retries: Family<TopicLabel, Counter>,
     dead_letters: Family<TopicLabel, Counter>,
+    answers: Family<AnswerLabels, Counter>,
     flush: Histogram,
     pending: Gauge,
     outbox_depth: Gauge,
@@ -168,6 +175,12 @@ impl Metrics {
             "Records sent to their topic's DLQ, by topic",
             dead_letters.clone(),
         );
+        let answers = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "answers",
+            "Answers of this node's workers to request-reply requests, by reply topic and route (direct: to a waiter in this instance; topic: published for another instance)",
+            answers.clone(),
+        );
         let flush = seconds();
         registry.register_with_unit(
             "flush_duration",
@@ -208,6 +221,7 @@ impl Metrics {
             refusals,
             retries,
             dead_letters,
+            answers,
             flush,
             pending,
             outbox_depth,
@@ -261,6 +275,18 @@ impl Metrics {
             .retries
             .get_or_create(&TopicLabel {
                 topic: topic.to_string(),
+            })
+            .inc();
+    }
+
+    /// A worker answered a request meant for reply topic `topic` by
+    /// `route` (`direct` or `topic`).
+    pub fn answer(&self, topic: &str, route: &str) {
+        self.0
+            .answers
+            .get_or_create(&AnswerLabels {
+                topic: topic.to_string(),
+                route: route.to_string(),
             })
             .inc();
     }

@@ -21,6 +21,16 @@ pub enum Route {
     Topic,
 }
 
+impl Route {
+    /// The label of `akm_answers_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Direct => "direct",
+            Route::Topic => "topic",
+        }
+    }
+}
+
 /// The answering side of one node's request-reply of `R`.
 #[derive(Debug)]
 pub struct Answers<R> {
@@ -39,15 +49,19 @@ impl<R> Clone for Answers<R> {
 }
 
 impl<R: Channel + Answer> Answers<R> {
-    /// Answer a request: to its waiter here, or on the reply topic.
+    /// Answer a request: to its waiter here, or on the reply topic
+    /// (counted in `akm_answers_total` once it is there).
     pub async fn answer(&self, reply: R) -> Result<Route, BusError> {
-        match self.local.hand(reply) {
-            None => Ok(Route::Direct),
+        let route = match self.local.hand(reply) {
+            None => Route::Direct,
             Some(reply) => {
                 self.bus.send(&reply).await?;
-                Ok(Route::Topic)
+                Route::Topic
             }
-        }
+        };
+        let topic = self.bus.topics().name(R::TOPIC);
+        self.bus.metrics().answer(&topic, route.as_str());
+        Ok(route)
     }
 }
 

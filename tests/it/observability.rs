@@ -90,10 +90,32 @@ async fn each_node_counts_its_answers_refusals_parties_and_levels() {
         t.lines()
             .any(|l| l.starts_with("akm_consumer_lag{") && l.contains("akm.trade.reported"))
     };
+    // the city's own worker answered each request: directly, not over the
+    // reply topics (the callback owner decided four: two new, a duplicate,
+    // a conflict)
+    let topics = app.city_node().bus.topics();
+    let answered = |topic: akm::bus::Topic, route: &str| {
+        format!(
+            r#"akm_answers_total{{topic="{}",route="{route}"}}"#,
+            topics.name(topic)
+        )
+    };
+    let transcode_direct = answered(akm::bus::Topic::TranscodeReply, "direct");
+    let callback_direct = answered(akm::bus::Topic::CallbackReply, "direct");
     let text = scrape_until(&app, &city, |t| {
-        value(t, forwarded).is_some_and(|n| n >= 3.0) && lagging(t)
+        value(t, forwarded).is_some_and(|n| n >= 3.0)
+            && lagging(t)
+            && value(t, &callback_direct) == Some(4.0)
     })
     .await;
+    assert_eq!(value(&text, &transcode_direct), Some(1.0), "{text}");
+    assert_eq!(value(&text, &callback_direct), Some(4.0), "{text}");
+    for topic in [
+        akm::bus::Topic::TranscodeReply,
+        akm::bus::Topic::CallbackReply,
+    ] {
+        assert_eq!(value(&text, &answered(topic, "topic")), None, "{text}");
+    }
     for (series, want) in [
         (
             r#"akm_requests_total{service="callback",err_code="200"}"#,
