@@ -5,7 +5,8 @@
 //! partition otherwise. The request always crosses the bus, so any
 //! instance of the role may take it; only the trip back skips the bus
 //! when the waiter is here. The reply topics are request-reply and not
-//! durable on either side of this choice (DESIGN.md, "Direct replies").
+//! durable on either side of this choice (DESIGN.md, "Transcode
+//! (request-reply)").
 
 use std::sync::Arc;
 

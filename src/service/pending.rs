@@ -77,10 +77,7 @@ impl<R: Answer> Pending<R> {
 
     /// Hand a reply to its waiter; false when nobody waits (late or foreign).
     pub fn complete(&self, reply: R) -> bool {
-        match self.lock().remove(reply.request_id()) {
-            Some(tx) => tx.send(reply).is_ok(),
-            None => false,
-        }
+        self.hand(reply).is_none()
     }
 
     /// Hand a reply to its waiter when the waiter is in this process;
