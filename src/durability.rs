@@ -11,13 +11,13 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 /// A failure to open the database or make writes durable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DurabilityError {
     #[error("cannot create data directory {path}")]
     CreateDir {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     #[error("sled")]
     Sled(#[from] sled::Error),
@@ -68,7 +68,7 @@ impl Durable {
     pub fn open(dir: &Path) -> Result<Self, DurabilityError> {
         std::fs::create_dir_all(dir).map_err(|source| DurabilityError::CreateDir {
             path: dir.display().to_string(),
-            source,
+            source: Arc::new(source),
         })?;
         let db = sled::Config::new()
             .path(dir)

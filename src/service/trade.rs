@@ -282,10 +282,11 @@ impl TradeDesk {
         }
         match self
             .store
-            .accept_trade(&key, &digest, trace, &records, now)?
+            .accept_trade(&key, &digest, trace, &records, now)
+            .await?
         {
+            // answered once on disk (`accept_trade`)
             (Accepted::New, ids) => {
-                self.store.sync().await?;
                 self.relay.notify_one();
                 // answered once the acceptance is on the changelog and the
                 // events on the bus: a retry at any instance, after any
@@ -310,9 +311,9 @@ impl TradeDesk {
                 Ok(Outcome::New)
             }
             (Accepted::Duplicate, _) => {
-                // the first acceptance may not be on disk yet: the same
-                // guarantee before the same answer
-                self.store.sync().await?;
+                // on disk, like the first acceptance (which was flushed
+                // with this batch or before it): the same guarantee before
+                // the same answer
                 tracing::info!(trade_no = %t.trade_no, "duplicate trade report ignored");
                 Ok(Outcome::Duplicate)
             }

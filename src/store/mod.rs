@@ -9,6 +9,7 @@
 mod apps;
 mod audit;
 mod configs;
+mod group;
 mod identity;
 mod memo;
 mod outbox;
@@ -90,7 +91,8 @@ pub struct Store {
     audit: sled::Tree,
     audit_queue: Arc<audit::Queue>,
     stats: sled::Tree,
-    stats_offsets: sled::Tree,
+    /// The multi-tree writes, committed in batches (`group.rs`).
+    group: Arc<group::Group>,
 }
 
 impl Store {
@@ -98,7 +100,18 @@ impl Store {
     /// Fails with [`StoreError::WrongKey`] when the data was sealed under a
     /// key that is not configured or does not open it.
     pub fn open(durable: &Durable, keys: Arc<Keyring>) -> Result<Self, StoreError> {
+        let (trades, outbox) = (durable.tree("trades")?, durable.tree("outbox")?);
+        let (stats, stats_offsets) = (durable.tree("stats")?, durable.tree("stats_offsets")?);
         let store = Store {
+            group: Arc::new(group::Group::new(
+                durable.clone(),
+                group::GroupTrees {
+                    trades: trades.clone(),
+                    outbox: outbox.clone(),
+                    stats: stats.clone(),
+                    stats_offsets,
+                },
+            )),
             outbox_depth: Arc::new(std::sync::atomic::AtomicI64::new(0)),
             outbox_removed: Arc::new(tokio::sync::Notify::new()),
             outbox_head: Arc::default(),
@@ -109,15 +122,14 @@ impl Store {
             configs: durable.tree("configs")?,
             config_cache: Arc::default(),
             app_cache: Arc::default(),
-            trades: durable.tree("trades")?,
-            outbox: durable.tree("outbox")?,
+            trades,
+            outbox,
             delivered: durable.tree("delivered")?,
             meta: durable.tree("meta")?,
             apps: durable.tree("apps")?,
             audit: durable.tree("audit")?,
             audit_queue: Arc::default(),
-            stats: durable.tree("stats")?,
-            stats_offsets: durable.tree("stats_offsets")?,
+            stats,
             durable: durable.clone(),
         };
         store.check_key()?;

@@ -4,12 +4,10 @@
 //! a record delivered again (a consumer restarted before it committed) is
 //! not counted twice.
 
-use serde::Serialize;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
-
+use super::group::{Done, Trees, Wait, Write};
 use super::{Store, StoreError};
 use crate::domain::{CityPrefix, Day};
+use serde::Serialize;
 
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +127,7 @@ impl Store {
     /// Add `n` to `key` once for the record at `offset` of
     /// `topic`/`partition`: whether it counted (`false`: that offset was
     /// counted before).
-    pub fn count_once(
+    pub async fn count_once(
         &self,
         topic: &str,
         partition: u32,
@@ -138,19 +136,20 @@ impl Store {
         n: u64,
     ) -> Result<bool, StoreError> {
         let (at, counter) = (offset_key(topic, partition), key.bytes());
-        let result = (&self.stats, &self.stats_offsets).transaction(|(stats, offsets)| {
-            if number(offsets.get(&at)?) > offset {
-                return Ok(false);
+        let write: Write = Box::new(move |t: &Trees<'_>| {
+            if number(t.stats_offsets.get(&at)?) > offset {
+                return Ok(Done::Counted(false));
             }
-            let sum = number(stats.get(&counter)?).saturating_add(n);
-            stats.insert(counter.as_slice(), &sum.to_be_bytes())?;
-            offsets.insert(at.as_slice(), &(offset + 1).to_be_bytes())?;
-            Ok::<_, ConflictableTransactionError<()>>(true)
+            let sum = number(t.stats.get(&counter)?).saturating_add(n);
+            t.stats.insert(counter.as_slice(), &sum.to_be_bytes())?;
+            t.stats_offsets
+                .insert(at.as_slice(), &(offset + 1).to_be_bytes())?;
+            Ok(Done::Counted(true))
         });
-        self.noted(result.map_err(|e: TransactionError<()>| match e {
-            TransactionError::Storage(e) => StoreError::Sled(e),
-            TransactionError::Abort(()) => StoreError::Transaction("aborted".into()),
-        }))
+        match self.noted(self.group.apply(write, Wait::Committed).await)? {
+            Done::Counted(counted) => Ok(counted),
+            Done::Accepted(..) => Err(StoreError::Transaction("a trade answered a count".into())),
+        }
     }
 
     /// The counters of the days `from`..=`to` whose cityNo starts with
@@ -206,13 +205,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::for_tests(dir.path());
         let k = key("20261129", StatKind::Transcode, "340100000000", "200");
-        assert!(store.count_once("t", 0, 0, &k, 1).unwrap());
-        assert!(store.count_once("t", 0, 1, &k, 4).unwrap());
+        assert!(store.count_once("t", 0, 0, &k, 1).await.unwrap());
+        assert!(store.count_once("t", 0, 1, &k, 4).await.unwrap());
         // delivered again after a restart: offsets 0 and 1 are counted
-        assert!(!store.count_once("t", 0, 0, &k, 1).unwrap());
-        assert!(!store.count_once("t", 0, 1, &k, 4).unwrap());
+        assert!(!store.count_once("t", 0, 0, &k, 1).await.unwrap());
+        assert!(!store.count_once("t", 0, 1, &k, 4).await.unwrap());
         // another partition has offsets of its own
-        assert!(store.count_once("t", 1, 0, &k, 1).unwrap());
+        assert!(store.count_once("t", 1, 0, &k, 1).await.unwrap());
         let day = Day::parse("20261129", "from").unwrap();
         let rows = store.stats(day, day, None).unwrap();
         assert_eq!(rows.len(), 1);
@@ -231,7 +230,7 @@ mod tests {
             key("20261130", StatKind::Trade, "340100000000", "200"),
         ];
         for (i, k) in keys.iter().enumerate() {
-            assert!(store.count_once("t", 0, i as u64, k, 1).unwrap());
+            assert!(store.count_once("t", 0, i as u64, k, 1).await.unwrap());
         }
         let d = |s: &str| Day::parse(s, "d").unwrap();
         let hefei = CityPrefix::parse("3401", "cityNo").unwrap();

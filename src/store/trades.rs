@@ -6,9 +6,7 @@
 //! at all, and never twice. The same entries arrive from the changelog
 //! (`akm.callback.state`) when another instance accepted or delivered.
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
-
+use super::group::{Done, Trees, Wait, Write};
 use super::{key2, OutboxRecord, Store, StoreError};
 
 /// What happened to a reported trade.
@@ -73,9 +71,10 @@ fn stamp_of(v: &[u8]) -> i64 {
 impl Store {
     /// Record the trade under `key` with the `digest` of its content
     /// (sealed: the content holds personal data) as acceptance
-    /// `acceptance`, and queue `records`, atomically. A new acceptance
-    /// answers the ids of its outbox records.
-    pub fn accept_trade(
+    /// `acceptance`, and queue `records`, atomically (in a group
+    /// transaction, `group.rs`), and answer once that is on disk. A new
+    /// acceptance answers the ids of its outbox records.
+    pub async fn accept_trade(
         &self,
         key: &[u8],
         digest: &[u8],
@@ -84,37 +83,40 @@ impl Store {
         now_ms: i64,
     ) -> Result<(Accepted, Vec<u64>), StoreError> {
         let value = trade_value(now_ms, acceptance, &self.keys.seal_bytes(digest));
-        let keys = &self.keys;
-        let result = (&self.trades, &self.outbox).transaction(|(trades, outbox)| {
-            if let Some(seen) = trades.get(key)? {
+        let (keys, key, digest) = (self.keys.clone(), key.to_vec(), digest.to_vec());
+        let records: Vec<Vec<u8>> = records.iter().map(OutboxRecord::to_bytes).collect();
+        let write: Write = Box::new(move |t: &Trees<'_>| {
+            if let Some(seen) = t.trades.get(&key)? {
                 let same = keys
                     .open_bytes(&String::from_utf8_lossy(trade_parts(&seen).1))
                     .is_ok_and(|d| d == digest);
-                return Ok((
-                    if same {
-                        Accepted::Duplicate
-                    } else {
-                        Accepted::Conflict
-                    },
-                    Vec::new(),
-                ));
+                let decision = if same {
+                    Accepted::Duplicate
+                } else {
+                    Accepted::Conflict
+                };
+                return Ok(Done::Accepted(decision, Vec::new()));
             }
-            trades.insert(key, value.as_slice())?;
+            t.trades.insert(key.as_slice(), value.as_slice())?;
             let mut ids = Vec::with_capacity(records.len());
-            for r in records {
-                let id = outbox.generate_id()?;
-                outbox.insert(&id.to_be_bytes(), r.to_bytes())?;
+            for r in &records {
+                let id = t.outbox.generate_id()?;
+                t.outbox.insert(&id.to_be_bytes(), r.as_slice())?;
                 ids.push(id);
             }
-            Ok::<_, ConflictableTransactionError<()>>((Accepted::New, ids))
+            Ok(Done::Accepted(Accepted::New, ids))
         });
-        let accepted = self.noted(result.map_err(|e: TransactionError<()>| match e {
-            TransactionError::Storage(e) => StoreError::Sled(e),
-            TransactionError::Abort(()) => StoreError::Transaction("aborted".into()),
-        }))?;
+        let accepted = match self.noted(self.group.apply(write, Wait::Durable).await)? {
+            Done::Accepted(a, ids) => (a, ids),
+            Done::Counted(_) => {
+                return Err(StoreError::Transaction("a count answered a trade".into()))
+            }
+        };
         if accepted.0 == Accepted::New {
-            self.outbox_depth
-                .fetch_add(records.len() as i64, std::sync::atomic::Ordering::Relaxed);
+            self.outbox_depth.fetch_add(
+                accepted.1.len() as i64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         Ok(accepted)
     }
@@ -197,16 +199,22 @@ mod tests {
         let s = Store::for_tests(dir.path());
         let key = trade_key_of("340100/3401002/T-1").unwrap();
         assert_eq!(key, trade_key("340100", "3401002", "T-1"));
-        let (first, ids) = s.accept_trade(&key, b"d1", "acc-a", &[], 1).unwrap();
+        let (first, ids) = s.accept_trade(&key, b"d1", "acc-a", &[], 1).await.unwrap();
         assert_eq!((first, ids.len()), (Accepted::New, 0));
         assert_eq!(s.trade_acceptance(&key).unwrap().as_deref(), Some("acc-a"));
         // the same content is a duplicate, other content a conflict
         assert_eq!(
-            s.accept_trade(&key, b"d1", "acc-b", &[], 2).unwrap().0,
+            s.accept_trade(&key, b"d1", "acc-b", &[], 2)
+                .await
+                .unwrap()
+                .0,
             Accepted::Duplicate
         );
         assert_eq!(
-            s.accept_trade(&key, b"d2", "acc-b", &[], 2).unwrap().0,
+            s.accept_trade(&key, b"d2", "acc-b", &[], 2)
+                .await
+                .unwrap()
+                .0,
             Accepted::Conflict
         );
         // another instance's acceptance from the changelog replaces it, and
@@ -221,7 +229,10 @@ mod tests {
             .unwrap();
         assert_eq!(s.trades.get(&key).unwrap(), before);
         assert_eq!(
-            s.accept_trade(&key, b"d2", "acc-d", &[], 4).unwrap().0,
+            s.accept_trade(&key, b"d2", "acc-d", &[], 4)
+                .await
+                .unwrap()
+                .0,
             Accepted::Duplicate
         );
         // a value from before acceptances were named still decides
@@ -231,7 +242,10 @@ mod tests {
         s.trades.insert(&old, v).unwrap();
         assert_eq!(s.trade_acceptance(&old).unwrap().as_deref(), Some(""));
         assert_eq!(
-            s.accept_trade(&old, b"d9", "acc-e", &[], 6).unwrap().0,
+            s.accept_trade(&old, b"d9", "acc-e", &[], 6)
+                .await
+                .unwrap()
+                .0,
             Accepted::Duplicate
         );
         assert!(trade_key_of("340100/3401002").is_none());

@@ -251,7 +251,10 @@ mod tests {
         let key = trade_key("340100", "3401002", "T-1");
         // unknown trade: nothing replaced it
         assert_eq!(superseded(&store, &record("mine")), None);
-        store.accept_trade(&key, b"d", "mine", &[], 1).unwrap();
+        store
+            .accept_trade(&key, b"d", "mine", &[], 1)
+            .await
+            .unwrap();
         assert_eq!(superseded(&store, &record("mine")), None);
         // another instance's acceptance arrived from the changelog
         store

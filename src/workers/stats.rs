@@ -34,7 +34,7 @@ pub async fn transcodes(c: Counter) {
     let (bus, cancel) = (c.bus.clone(), c.cancel.clone());
     consume::<TranscodeAnswered, _, _>(bus, cancel, &group, None, |ev, rec, _| {
         let c = c.clone();
-        async move { c.transcode(ev, &rec) }
+        async move { c.transcode(ev, &rec).await }
     })
     .await
 }
@@ -45,7 +45,7 @@ pub async fn trades(c: Counter) {
     let (bus, cancel) = (c.bus.clone(), c.cancel.clone());
     consume::<TradeRecorded, _, _>(bus, cancel, &group, None, |ev, rec, _| {
         let c = c.clone();
-        async move { c.trade(ev, &rec) }
+        async move { c.trade(ev, &rec).await }
     })
     .await
 }
@@ -53,7 +53,11 @@ pub async fn trades(c: Counter) {
 impl Counter {
     /// Count one transcode outcome (another node's, on a shared cluster,
     /// is not this node's to count).
-    pub fn transcode(&self, ev: TranscodeAnswered, rec: &Record) -> Result<Flow, WorkerError> {
+    pub async fn transcode(
+        &self,
+        ev: TranscodeAnswered,
+        rec: &Record,
+    ) -> Result<Flow, WorkerError> {
         if ev.node != self.node_id {
             return Ok(Flow::Commit);
         }
@@ -68,7 +72,7 @@ impl Counter {
         // a version-1 record stands for one answer; a count below 1 is not
         // an answer
         match u64::try_from(ev.count) {
-            Ok(n) if n > 0 => self.count(rec, &key, n),
+            Ok(n) if n > 0 => self.count(rec, &key, n).await,
             _ => {
                 tracing::warn!(topic = %rec.topic, offset = rec.offset, count = ev.count, "transcode outcome with no answers skipped");
                 Ok(Flow::Commit)
@@ -77,7 +81,7 @@ impl Counter {
     }
 
     /// Count one trade, by its tradeState, on the day it was accepted.
-    pub fn trade(&self, ev: TradeRecorded, rec: &Record) -> Result<Flow, WorkerError> {
+    pub async fn trade(&self, ev: TradeRecorded, rec: &Record) -> Result<Flow, WorkerError> {
         let key = StatsKey {
             day: Day::of_ms(ev.recorded_at),
             kind: StatKind::Trade,
@@ -86,14 +90,15 @@ impl Counter {
             scene_code: String::new(),
             outcome: ev.trade_state,
         };
-        self.count(rec, &key, 1)
+        self.count(rec, &key, 1).await
     }
 
     /// Add `n` to `key` for `rec`. A store that refuses (a full disk)
     /// fails the handler: the consume loop tries the record again later.
-    fn count(&self, rec: &Record, key: &StatsKey, n: u64) -> Result<Flow, WorkerError> {
+    async fn count(&self, rec: &Record, key: &StatsKey, n: u64) -> Result<Flow, WorkerError> {
         self.store
-            .count_once(&rec.topic, rec.partition, rec.offset, key, n)?;
+            .count_once(&rec.topic, rec.partition, rec.offset, key, n)
+            .await?;
         Ok(Flow::Commit)
     }
 }
@@ -145,7 +150,7 @@ mod tests {
         };
         for (p, o) in [(0, 7), (0, 7), (1, 0), (0, 7), (1, 0)] {
             assert_eq!(
-                c.transcode(ev.clone(), &record(p, o)).unwrap(),
+                c.transcode(ev.clone(), &record(p, o)).await.unwrap(),
                 Flow::Commit
             );
         }
@@ -154,7 +159,7 @@ mod tests {
             node: "province".into(),
             ..ev.clone()
         };
-        c.transcode(other, &record(0, 8)).unwrap();
+        c.transcode(other, &record(0, 8)).await.unwrap();
         let day = Day::parse("20261130", "day").unwrap();
         let rows = store.stats(day, day, None).unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");
