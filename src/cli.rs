@@ -63,7 +63,7 @@ pub async fn import(settings: Settings, file: &Path) -> anyhow::Result<()> {
     let total = std::io::BufReader::new(std::fs::File::open(file)?)
         .lines()
         .count() as u64;
-    let durable = Durable::open(&settings.data_dir)
+    let durable = Durable::open_with_cache(&settings.data_dir, settings.cache_mb)
         .context("open the province data dir (is the node running?)")?;
     let keys = akm::startup::keyring(&settings, Roles::Province)?;
     let store = Store::open(&durable, std::sync::Arc::new(keys))?;
@@ -104,8 +104,8 @@ fn parse_resident(line: &str) -> Result<Resident, String> {
 }
 
 pub async fn replay(settings: Settings, base: &str) -> anyhow::Result<()> {
-    let durable =
-        Durable::open(&settings.data_dir).context("open the data dir (is the node running?)")?;
+    let durable = Durable::open_with_cache(&settings.data_dir, settings.cache_mb)
+        .context("open the data dir (is the node running?)")?;
     let bus = akm::startup::open_bus(&settings, &durable, akm::clock::system()).await?;
     let source = format!("{}{base}", settings.topic_prefix);
     let dlq = format!("{source}.dlq");
@@ -467,8 +467,8 @@ pub async fn rotate(settings: Settings, new_key_file: &Path) -> anyhow::Result<(
         vec![],
     )
     .opening(&old);
-    let durable =
-        Durable::open(&settings.data_dir).context("open the data dir (is the node running?)")?;
+    let durable = Durable::open_with_cache(&settings.data_dir, settings.cache_mb)
+        .context("open the data dir (is the node running?)")?;
     let store = Store::open(&durable, std::sync::Arc::new(old.clone()))?;
     let bar = ProgressBar::new(store.sealed_count());
     bar.set_style(

@@ -173,6 +173,9 @@ pub struct Settings {
     pub pii_dlq_retention_days: u32,
     /// Free space (MB) below which new writes get 5003 (`AKM_MIN_FREE_MB`).
     pub min_free_mb: u64,
+    /// sled's page cache per node database, MiB (`AKM_CACHE_MB`); sled's
+    /// memory is several times this figure.
+    pub cache_mb: u64,
     /// The longest wait for a flush before 5003 (`AKM_FLUSH_TIMEOUT_MS`).
     #[serde(rename = "flush_timeout_ms", with = "millis")]
     pub flush_timeout: Duration,
@@ -325,6 +328,7 @@ impl Default for Settings {
             kafka: std::collections::BTreeMap::new(),
             pii_dlq_retention_days: 30,
             min_free_mb: 256,
+            cache_mb: crate::durability::CACHE_MB,
             flush_timeout: Duration::from_millis(5000),
             shutdown_timeout: Duration::from_millis(20_000),
             idempotency_days: 400,
@@ -435,6 +439,9 @@ impl Settings {
                 "stats_flush_ms (AKM_STATS_FLUSH_MS) and audit_write_ms (AKM_AUDIT_WRITE_MS) must be > 0".into(),
             ));
         }
+        if self.cache_mb == 0 {
+            return Err(ConfigError("cache_mb (AKM_CACHE_MB) must be > 0".into()));
+        }
         if self.max_connections == 0 || self.max_inflight == 0 {
             return Err(ConfigError("max_connections (AKM_MAX_CONNECTIONS) and max_inflight (AKM_MAX_INFLIGHT) must be > 0".into()));
         }
@@ -525,6 +532,7 @@ mod tests {
         ("AKM_TRANSCODE_TIMEOUT_MS", "transcode_timeout_ms", "1500"),
         ("AKM_QR_TTL_SECONDS", "qr_ttl_seconds", "120"),
         ("AKM_DEMO", "demo", "false"),
+        ("AKM_CACHE_MB", "cache_mb", "64"),
     ];
 
     fn check(s: &Settings) {
@@ -546,6 +554,7 @@ mod tests {
         assert_eq!(s.transcode_timeout, Duration::from_millis(1500));
         assert_eq!(s.qr_ttl, Duration::from_secs(120));
         assert_eq!(s.demo, Some(false));
+        assert_eq!(s.cache_mb, 64);
     }
 
     #[test]
@@ -615,6 +624,10 @@ mod tests {
                 .contains("AKM_CITY_NO"));
             assert!(Settings::load(Some(Path::new("missing.toml"))).is_err());
             jail.set_env("AKM_CITY_NO", "340100");
+            jail.set_env("AKM_CACHE_MB", "0");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("AKM_CACHE_MB"), "{e}");
+            jail.set_env("AKM_CACHE_MB", "8");
             assert_eq!(
                 Settings::load(None).map_err(|e| e.to_string())?.auth,
                 AuthMode::On,

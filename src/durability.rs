@@ -42,11 +42,12 @@ pub struct Durable {
     failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// sled's page cache (its default is 1 GiB, which a node under load fills:
-/// the peak RSS the benchmark measured was 900 MiB). sled's memory is
-/// several times this figure; at 16 MiB the callbacks row ran as fast as
-/// at 32 MiB and the benchmark peaked at 225 MiB (BENCHMARKS.md).
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// sled's page cache per database, MiB (`AKM_CACHE_MB`). Its default is
+/// 1 GiB, which a node under load fills (the benchmark peaked at 900 MiB).
+/// sled's memory is several times this figure: at 16 MiB the benchmark
+/// peaked at 285 MiB, at 8 MiB at 251 MiB, with callbacks as fast
+/// (BENCHMARKS.md).
+pub const CACHE_MB: u64 = 8;
 
 /// How long the flusher waits for more writers before it flushes.
 const FLUSH_GATHER: Duration = Duration::from_millis(1);
@@ -63,16 +64,22 @@ impl Durable {
 }
 
 impl Durable {
-    /// Open (or create) the database under `dir`. Must run inside a tokio
-    /// runtime (the flusher task is spawned here).
+    /// Open (or create) the database under `dir` with the default cache.
+    /// Must run inside a tokio runtime (the flusher task is spawned here).
     pub fn open(dir: &Path) -> Result<Self, DurabilityError> {
+        Self::open_with_cache(dir, CACHE_MB)
+    }
+
+    /// Open (or create) the database under `dir` with a page cache of
+    /// `cache_mb` MiB. Must run inside a tokio runtime.
+    pub fn open_with_cache(dir: &Path, cache_mb: u64) -> Result<Self, DurabilityError> {
         std::fs::create_dir_all(dir).map_err(|source| DurabilityError::CreateDir {
             path: dir.display().to_string(),
             source: Arc::new(source),
         })?;
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
             .flush_every_ms(Some(200))
             .open()?;
         let flusher = Flusher::start(db.clone());

@@ -14,7 +14,7 @@ impl Wiring {
         let s = self.settings.clone();
         let clock = self.clock.clone();
         let cancel = self.cancel.child_token();
-        let durable = Durable::open(dir)
+        let durable = Durable::open_with_cache(dir, s.cache_mb)
             .with_context(|| format!("cannot open data dir {}", dir.display()))?
             .with_flush_timeout(s.flush_timeout);
         durable.watch(dir, s.min_free_mb);
