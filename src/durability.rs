@@ -45,7 +45,7 @@ pub struct Durable {
 /// sled's page cache per database, MiB (`AKM_CACHE_MB`). Its default is
 /// 1 GiB, which a node under load fills (the benchmark peaked at 900 MiB).
 /// sled's memory is several times this figure: at 16 MiB the benchmark
-/// peaked at 285 MiB, at 8 MiB at 251 MiB, with callbacks as fast
+/// peaked at 285 MiB, at 8 MiB at 250 MiB, with callbacks as fast
 /// (BENCHMARKS.md).
 pub const CACHE_MB: u64 = 8;
 
