@@ -83,6 +83,13 @@ impl Serialize for Secret {
     }
 }
 
+/// sled's page cache per database, MiB (`AKM_CACHE_MB`). Its default is
+/// 1 GiB, which a node under load fills (the benchmark peaked at 900 MiB).
+/// sled's memory is several times this figure: at 16 MiB the benchmark
+/// peaked at 285 MiB, at 8 MiB at 250 MiB, with callbacks as fast
+/// (BENCHMARKS.md).
+pub const CACHE_MB: u64 = 8;
+
 /// Every setting of a node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -328,7 +335,7 @@ impl Default for Settings {
             kafka: std::collections::BTreeMap::new(),
             pii_dlq_retention_days: 30,
             min_free_mb: 256,
-            cache_mb: crate::durability::CACHE_MB,
+            cache_mb: CACHE_MB,
             flush_timeout: Duration::from_millis(5000),
             shutdown_timeout: Duration::from_millis(20_000),
             idempotency_days: 400,

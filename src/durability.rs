@@ -42,13 +42,6 @@ pub struct Durable {
     failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// sled's page cache per database, MiB (`AKM_CACHE_MB`). Its default is
-/// 1 GiB, which a node under load fills (the benchmark peaked at 900 MiB).
-/// sled's memory is several times this figure: at 16 MiB the benchmark
-/// peaked at 285 MiB, at 8 MiB at 250 MiB, with callbacks as fast
-/// (BENCHMARKS.md).
-pub const CACHE_MB: u64 = 8;
-
 /// How long the flusher waits for more writers before it flushes.
 const FLUSH_GATHER: Duration = Duration::from_millis(1);
 
@@ -67,7 +60,7 @@ impl Durable {
     /// Open (or create) the database under `dir` with the default cache.
     /// Must run inside a tokio runtime (the flusher task is spawned here).
     pub fn open(dir: &Path) -> Result<Self, DurabilityError> {
-        Self::open_with_cache(dir, CACHE_MB)
+        Self::open_with_cache(dir, crate::config::CACHE_MB)
     }
 
     /// Open (or create) the database under `dir` with a page cache of
