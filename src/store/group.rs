@@ -80,10 +80,7 @@ struct Lane {
 /// The grouped writes of one store.
 pub(super) struct Group {
     durable: Durable,
-    trades: sled::Tree,
-    outbox: sled::Tree,
-    stats: sled::Tree,
-    stats_offsets: sled::Tree,
+    trees: GroupTrees,
     committed: Lane,
     flushed: Lane,
     /// Transactions committed so far.
@@ -111,10 +108,7 @@ impl Group {
     pub(super) fn new(durable: Durable, t: GroupTrees) -> Self {
         Group {
             durable,
-            trades: t.trades,
-            outbox: t.outbox,
-            stats: t.stats,
-            stats_offsets: t.stats_offsets,
+            trees: t,
             committed: Lane::default(),
             flushed: Lane::default(),
             batches: AtomicU64::new(0),
@@ -170,7 +164,8 @@ impl Group {
     async fn commit(&self, batch: Vec<Waiting>, wait: Wait) {
         let (writes, waiters): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
         self.batches.fetch_add(1, Ordering::Relaxed);
-        let result = (&self.trades, &self.outbox, &self.stats, &self.stats_offsets).transaction(
+        let t = &self.trees;
+        let result = (&t.trades, &t.outbox, &t.stats, &t.stats_offsets).transaction(
             |(trades, outbox, stats, stats_offsets)| {
                 let trees = Trees {
                     trades,
