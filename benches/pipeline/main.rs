@@ -8,6 +8,9 @@
 //! Each row is the median of several runs (warm-up, then a fixed time),
 //! with its ratio to the floor and to the direct chain (the baseline: the
 //! same province decode and card generate as one HTTP service, no bus).
+//! Each transcode row runs in rounds with the baseline (a baseline run,
+//! then a transcode run, and again), so both see the same moments of the
+//! shared machine; the baseline's row is the median of all its runs.
 //! With `AKM_BENCH_KAFKA_BROKERS` set, it also measures transcode on a
 //! Kafka bus (a second platform, role `all`, topics under a fresh prefix),
 //! at 32 connections and at one.
@@ -35,7 +38,7 @@ use deploy::{deploy, Deployed};
 /// one deployed.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use run::{measure, peak_rss_mib, Plan, Row};
+use run::{measure, peak_rss_mib, rounds, row, Plan, Row, Spec};
 
 /// The Kafka rows: a platform on the broker `brokers`, config at the city.
 async fn kafka_rows(plan: Plan, brokers: String) -> Vec<Row> {
@@ -124,15 +127,40 @@ async fn main() {
     let mut rows = tokio::task::block_in_place(|| {
         let signed = |_| Deployed::signed_post(&d.terminal, transcode.clone());
         let floor = measure(plan, "floor (/livez)", &format!("{city}/livez"), |_| vec![]);
-        let baseline = measure(plan, "direct chain (no bus), the baseline", &direct, |_| {
-            ["--method", "POST", "--body", &transcode]
-                .map(str::to_string)
-                .to_vec()
-        });
+        let baseline = || Spec {
+            name: "direct chain (no bus), the baseline",
+            url: direct.clone(),
+            extra: Box::new(|_| {
+                ["--method", "POST", "--body", &transcode]
+                    .map(str::to_string)
+                    .to_vec()
+            }),
+        };
         let url = format!("{city}/api/v1/transcode");
-        let at_province = measure(plan, "transcode, config at the province", &url, signed);
+        let transcode_row = |name| Spec {
+            name,
+            url: url.clone(),
+            extra: Box::new(signed),
+        };
+        // each transcode row in rounds with the baseline, which is the
+        // median of all its runs
+        let [mut direct_runs, at_province]: [_; 2] = rounds(
+            plan,
+            &[
+                baseline(),
+                transcode_row("transcode, config at the province"),
+            ],
+        )
+        .try_into()
+        .expect("two rows");
         tokio::runtime::Handle::current().block_on(d.config_at_city());
-        let local = measure(plan, "transcode, config at the city", &url, signed);
+        let [more_direct, local]: [_; 2] = rounds(
+            plan,
+            &[baseline(), transcode_row("transcode, config at the city")],
+        )
+        .try_into()
+        .expect("two rows");
+        direct_runs.extend(more_direct);
         let callbacks = measure(
             plan,
             "durable callbacks",
@@ -142,7 +170,13 @@ async fn main() {
                 Deployed::signed_post(&d.card_system, body.to_string())
             },
         );
-        vec![floor, baseline, at_province, local, callbacks]
+        vec![
+            floor,
+            row("direct chain (no bus), the baseline", direct_runs),
+            row("transcode, config at the province", at_province),
+            row("transcode, config at the city", local),
+            callbacks,
+        ]
     });
     let accepted = rows[4].ok_total as usize;
     let push = d.p.push_sim.as_ref().expect("push sim");

@@ -42,21 +42,62 @@ pub struct Row {
     pub ok_total: u64,
 }
 
+/// One row to measure: where `akm-load` goes, and its extra arguments for
+/// run `r` (its number within the row).
+pub struct Spec<'a> {
+    pub name: &'static str,
+    pub url: String,
+    pub extra: Box<dyn Fn(usize) -> Vec<String> + 'a>,
+}
+
+/// Measure `rows` in rounds, one run of each row per round, so that rows
+/// compared with each other see the same moments of a shared machine; each
+/// row's runs (`akm-load` reports), in the order given.
+pub fn rounds(plan: Plan, rows: &[Spec]) -> Vec<Vec<Value>> {
+    let mut runs = vec![Vec::new(); rows.len()];
+    for r in 0..plan.runs {
+        for (i, spec) in rows.iter().enumerate() {
+            // scripts/flamegraph.sh waits for this line to start sampling
+            eprintln!("measuring {} (run {})", spec.name, r + 1);
+            runs[i].push(load(plan, &spec.url, &(spec.extra)(r)));
+        }
+    }
+    for (spec, runs) in rows.iter().zip(&runs) {
+        // the spread of the runs, and which row the memory grows in (the
+        // table has only the median and the peak)
+        let rates: Vec<String> = runs
+            .iter()
+            .map(|v| format!("{:.0}", v["rps"].as_f64().unwrap_or(0.0)))
+            .collect();
+        eprintln!(
+            "measured {}: req/s {} ; RSS {:.0} MiB, peak so far {:.0} MiB",
+            spec.name,
+            rates.join(" "),
+            rss_mib(),
+            peak_rss_mib()
+        );
+    }
+    runs
+}
+
+/// One row measured on its own: `plan.runs` runs, reduced to the median.
 pub fn measure(
     plan: Plan,
     name: &'static str,
     url: &str,
     extra: impl Fn(usize) -> Vec<String>,
 ) -> Row {
-    // scripts/flamegraph.sh waits for this line to start sampling
-    eprintln!("measuring {name}");
-    let mut runs: Vec<Value> = (0..plan.runs).map(|r| load(plan, url, &extra(r))).collect();
-    // which row the memory grows in (the table has only the peak)
-    eprintln!(
-        "measured {name}: RSS {:.0} MiB, peak so far {:.0} MiB",
-        rss_mib(),
-        peak_rss_mib()
-    );
+    let spec = Spec {
+        name,
+        url: url.to_string(),
+        extra: Box::new(extra),
+    };
+    let runs = rounds(plan, std::slice::from_ref(&spec)).remove(0);
+    row(name, runs)
+}
+
+/// Reduce runs of one row to the row: the median run by rate.
+pub fn row(name: &'static str, mut runs: Vec<Value>) -> Row {
     let ok_total = runs
         .iter()
         .map(|v| v["okTotal"].as_u64().unwrap_or(0))
