@@ -64,12 +64,20 @@ pub enum CryptoError {
     Damaged(String),
 }
 
+/// A key's cipher, its key schedule done once (not per value).
+#[derive(Clone)]
+enum Ready {
+    Aes256Gcm(Box<Aes256Gcm>),
+    Sm4Gcm(Box<Sm4Gcm>),
+}
+
 /// One data key.
 #[derive(Clone)]
 pub struct DataKey {
     id: String,
     cipher: CipherKind,
     bytes: Vec<u8>,
+    ready: Ready,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -94,7 +102,25 @@ impl DataKey {
         }
         // The id names the key without revealing it: a hash of a derived value.
         let id = hex::encode(&Sha256::digest([b"akm-key-id:".as_slice(), &bytes].concat())[..4]);
-        Ok(DataKey { id, cipher, bytes })
+        let wrong = |_| CryptoError::KeyLength {
+            cipher,
+            got: bytes.len(),
+            want: cipher.key_len(),
+        };
+        let ready = match cipher {
+            CipherKind::Aes256Gcm => {
+                Ready::Aes256Gcm(Box::new(Aes256Gcm::new_from_slice(&bytes).map_err(wrong)?))
+            }
+            CipherKind::Sm4Gcm => {
+                Ready::Sm4Gcm(Box::new(Sm4Gcm::new_from_slice(&bytes).map_err(wrong)?))
+            }
+        };
+        Ok(DataKey {
+            id,
+            cipher,
+            bytes,
+            ready,
+        })
     }
 
     /// A fresh random key, as base64 (the demo's key file, `akm keys new`).
@@ -111,30 +137,19 @@ impl DataKey {
 
     fn seal_bytes(&self, nonce: &[u8; 12], plain: &[u8]) -> Vec<u8> {
         let n = Nonce::from_slice(nonce);
-        let out = match self.cipher {
-            CipherKind::Aes256Gcm => Aes256Gcm::new_from_slice(&self.bytes)
-                .ok()
-                .and_then(|c| c.encrypt(n, plain).ok()),
-            CipherKind::Sm4Gcm => Sm4Gcm::new_from_slice(&self.bytes)
-                .ok()
-                .and_then(|c| c.encrypt(n, plain).ok()),
+        let out = match &self.ready {
+            Ready::Aes256Gcm(c) => c.encrypt(n, plain),
+            Ready::Sm4Gcm(c) => c.encrypt(n, plain),
         };
-        // The key length is checked in `parse`, and GCM takes any plaintext
-        // below 64 GiB: encryption cannot fail here.
+        // GCM takes any plaintext below 64 GiB: encryption cannot fail here.
         out.unwrap_or_default()
     }
 
     fn open_bytes(&self, nonce: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         let n = Nonce::from_slice(nonce);
-        match self.cipher {
-            CipherKind::Aes256Gcm => Aes256Gcm::new_from_slice(&self.bytes)
-                .ok()?
-                .decrypt(n, sealed)
-                .ok(),
-            CipherKind::Sm4Gcm => Sm4Gcm::new_from_slice(&self.bytes)
-                .ok()?
-                .decrypt(n, sealed)
-                .ok(),
+        match &self.ready {
+            Ready::Aes256Gcm(c) => c.decrypt(n, sealed).ok(),
+            Ready::Sm4Gcm(c) => c.decrypt(n, sealed).ok(),
         }
     }
 }
