@@ -5,6 +5,11 @@
 //! partition keeps its groups' commits and drops what every committing
 //! group has passed; the rest goes when it is full or past retention.
 //!
+//! A durable partition also keeps its newest entries (`TAIL_RECORDS`) in
+//! memory, sharing their bytes with sled's: a consumer that keeps up reads
+//! them there, without a range scan of the tree; one further behind reads
+//! the tree.
+//!
 //! Entries are the compact form of `message.rs`; the first 8 bytes are the
 //! append time (retention reads it).
 
@@ -17,14 +22,17 @@ use super::BusError;
 /// (a reader that far behind skips them, as after retention).
 pub const MEMORY_RECORDS: usize = 4096;
 
+/// The newest entries a durable partition keeps in memory for its readers.
+pub const TAIL_RECORDS: usize = 64;
+
 /// The records of one partition and its next offset.
 #[derive(Debug)]
 pub enum Partition {
     Durable {
         tree: sled::Tree,
-        /// The next offset; the lock also orders appends so readers never
-        /// see a gap fill in later.
-        next: Mutex<u64>,
+        /// The next offset and the newest entries; the lock also orders
+        /// appends so readers never see a gap fill in later.
+        next: Mutex<Tail>,
     },
     Memory(Mutex<Ring>),
 }
@@ -36,6 +44,20 @@ pub struct Ring {
     base: u64,
     entries: VecDeque<Vec<u8>>,
     commits: HashMap<String, u64>,
+}
+
+/// A durable partition's next offset, and its entries just before it:
+/// offsets `next - recent.len()` to `next - 1`, contiguous.
+#[derive(Debug, Default)]
+pub struct Tail {
+    next: u64,
+    recent: VecDeque<sled::IVec>,
+}
+
+impl Tail {
+    fn base(&self) -> u64 {
+        self.next - self.recent.len() as u64
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,7 +83,10 @@ impl Partition {
         let after_last = tree.last()?.map_or(0, |(k, _)| offset_of(&k) + 1);
         Ok(Partition::Durable {
             tree,
-            next: Mutex::new(stored_next.max(after_last)),
+            next: Mutex::new(Tail {
+                next: stored_next.max(after_last),
+                recent: VecDeque::new(),
+            }),
         })
     }
 
@@ -78,10 +103,16 @@ impl Partition {
     pub fn append(&self, entry: Vec<u8>) -> Result<u64, BusError> {
         match self {
             Partition::Durable { tree, next } => {
-                let mut next = lock(next);
-                let offset = *next;
-                tree.insert(offset.to_be_bytes(), entry)?;
-                *next += 1;
+                let mut tail = lock(next);
+                let offset = tail.next;
+                // one copy of the bytes, shared by sled and the tail
+                let entry = sled::IVec::from(entry);
+                tree.insert(offset.to_be_bytes(), entry.clone())?;
+                tail.next += 1;
+                tail.recent.push_back(entry);
+                if tail.recent.len() > TAIL_RECORDS {
+                    tail.recent.pop_front();
+                }
                 Ok(offset)
             }
             Partition::Memory(ring) => {
@@ -131,7 +162,7 @@ impl Partition {
     /// The next offset to be written.
     pub fn next_offset(&self) -> u64 {
         match self {
-            Partition::Durable { next, .. } => *lock(next),
+            Partition::Durable { next, .. } => lock(next).next,
             Partition::Memory(ring) => {
                 let ring = lock(ring);
                 ring.base + ring.entries.len() as u64
@@ -147,13 +178,26 @@ impl Partition {
         read: impl FnOnce(u64, &[u8]) -> T,
     ) -> Result<Option<T>, BusError> {
         match self {
-            Partition::Durable { tree, .. } => match tree.range(at.to_be_bytes()..).next() {
-                Some(item) => {
-                    let (k, v) = item?;
-                    Ok(Some(read(offset_of(&k), &v)))
+            Partition::Durable { tree, next } => {
+                let recent = {
+                    let tail = lock(next);
+                    if at >= tail.next {
+                        return Ok(None);
+                    }
+                    at.checked_sub(tail.base())
+                        .and_then(|i| tail.recent.get(i as usize).cloned())
+                };
+                if let Some(entry) = recent {
+                    return Ok(Some(read(at, &entry)));
                 }
-                None => Ok(None),
-            },
+                match tree.range(at.to_be_bytes()..).next() {
+                    Some(item) => {
+                        let (k, v) = item?;
+                        Ok(Some(read(offset_of(&k), &v)))
+                    }
+                    None => Ok(None),
+                }
+            }
             Partition::Memory(ring) => {
                 let ring = lock(ring);
                 let offset = at.max(ring.base);
@@ -171,8 +215,13 @@ impl Partition {
     /// the records past retention kept for a group.
     pub fn trim(&self, cutoff_ms: i64, floor: u64) -> Result<(usize, u64), BusError> {
         match self {
-            Partition::Durable { tree, .. } => {
+            Partition::Durable { tree, next } => {
                 let mut removed = 0;
+                // what is trimmed from the tree leaves the tail too
+                let forget = |after: u64| {
+                    let mut tail = lock(next);
+                    while tail.base() <= after && tail.recent.pop_front().is_some() {}
+                };
                 for item in tree.iter() {
                     let (k, v) = item?;
                     if stamp(&v) >= cutoff_ms {
@@ -188,7 +237,8 @@ impl Partition {
                             .count() as u64;
                         return Ok((removed, held));
                     }
-                    tree.remove(k)?;
+                    tree.remove(&k)?;
+                    forget(offset_of(&k));
                     removed += 1;
                 }
                 Ok((removed, 0))
@@ -254,6 +304,46 @@ mod tests {
         let d = Partition::durable(db.open_tree("t").unwrap(), 0).unwrap();
         assert!(!d.commit_in_memory("a", 1));
         assert_eq!(d.committed_in_memory("a"), None);
+    }
+
+    #[test]
+    fn a_durable_partition_reads_its_tail_and_its_tree_alike_and_trims_both() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let p = Partition::durable(tree.clone(), 0).unwrap();
+        let n = TAIL_RECORDS as u64 * 2;
+        for i in 0..n {
+            // appended at time i; the byte after the stamp is the offset
+            assert_eq!(p.append(entry(i as i64, i as u8)).unwrap(), i);
+        }
+        // every offset reads its own entry: the older from the tree, the
+        // newer from the tail
+        for at in 0..n {
+            assert_eq!(
+                p.first_from(at, |o, e| (o, e[8])).unwrap(),
+                Some((at, at as u8))
+            );
+        }
+        assert_eq!(p.first_from(n, |o, _| o).unwrap(), None);
+        // the tail mirrors the tree: its bytes are the tree's
+        let last = n - 1;
+        assert_eq!(
+            p.first_from(last, |_, e| e.to_vec()).unwrap(),
+            tree.get(last.to_be_bytes()).unwrap().map(|v| v.to_vec())
+        );
+        // a trim into the tail removes from both: nothing trimmed reads back
+        let cutoff = n as i64 - 3;
+        assert_eq!(p.trim(cutoff, u64::MAX).unwrap(), ((n - 3) as usize, 0));
+        for at in 0..n {
+            assert_eq!(
+                p.first_from(at, |o, _| o).unwrap(),
+                Some(at.max(n - 3)),
+                "read from {at}"
+            );
+        }
+        // and appends go on after the trim
+        assert_eq!(p.append(entry(n as i64, 0)).unwrap(), n);
+        assert_eq!(p.first_from(n, |o, _| o).unwrap(), Some(n));
     }
 
     #[test]
