@@ -38,7 +38,7 @@ use deploy::{deploy, Deployed};
 /// one deployed.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use run::{measure, peak_rss_mib, rounds, row, Plan, Row, Spec};
+use run::{measure, paired_ratio, peak_rss_mib, rounds, row, Plan, Row, Spec};
 
 /// The Kafka rows: a platform on the broker `brokers`, config at the city.
 async fn kafka_rows(plan: Plan, brokers: String) -> Vec<Row> {
@@ -160,6 +160,16 @@ async fn main() {
         )
         .try_into()
         .expect("two rows");
+        let paired = |runs: Vec<serde_json::Value>, base: &[serde_json::Value], name| Row {
+            paired: paired_ratio(&runs, base),
+            ..row(name, runs)
+        };
+        let at_province = paired(
+            at_province,
+            &direct_runs,
+            "transcode, config at the province",
+        );
+        let local = paired(local, &more_direct, "transcode, config at the city");
         direct_runs.extend(more_direct);
         let callbacks = measure(
             plan,
@@ -173,8 +183,8 @@ async fn main() {
         vec![
             floor,
             row("direct chain (no bus), the baseline", direct_runs),
-            row("transcode, config at the province", at_province),
-            row("transcode, config at the city", local),
+            at_province,
+            local,
             callbacks,
         ]
     });
@@ -208,19 +218,24 @@ fn print_table(rows: &[Row]) {
     let floor = rows[0].rps.max(1.0);
     let direct = rows[1].rps.max(1.0);
     println!(
-        "\n{:<40} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7}",
-        "path", "req/s", "p50 ms", "p99 ms", "x floor", "x direct", "failed"
+        "\n{:<40} {:>9} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7}",
+        "path", "req/s", "p50 ms", "p99 ms", "x floor", "x direct", "x paired", "failed"
     );
     for r in rows {
+        let paired = r.paired.map_or("-".to_string(), |p| format!("{p:.2}"));
         println!(
-            "{:<40} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7}",
+            "{:<40} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8} {:>7}",
             r.name,
             r.rps,
             r.p50,
             r.p99,
             r.rps / floor,
             r.rps / direct,
+            paired,
             r.failed
         );
     }
+    println!(
+        "x paired: the median over rounds of the row's rate over the baseline's in the same round"
+    );
 }

@@ -40,6 +40,22 @@ pub struct Row {
     pub failed: u64,
     /// Successful answers of every run, warm-ups included.
     pub ok_total: u64,
+    /// For a row run in rounds with the baseline: the median over the
+    /// rounds of its rate over the baseline's in the same round.
+    pub paired: Option<f64>,
+}
+
+/// The median over rounds of `runs[i]`'s rate over `baseline[i]`'s.
+pub fn paired_ratio(runs: &[Value], baseline: &[Value]) -> Option<f64> {
+    let rate = |v: &Value| v["rps"].as_f64().unwrap_or(0.0);
+    let mut ratios: Vec<f64> = runs
+        .iter()
+        .zip(baseline)
+        .filter(|(_, b)| rate(b) > 0.0)
+        .map(|(r, b)| rate(r) / rate(b))
+        .collect();
+    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    ratios.get(ratios.len() / 2).copied()
 }
 
 /// One row to measure: where `akm-load` goes, and its extra arguments for
@@ -125,6 +141,7 @@ pub fn row(name: &'static str, mut runs: Vec<Value>) -> Row {
         p99: m["p99Ms"].as_f64().unwrap_or(0.0),
         failed,
         ok_total,
+        paired: None,
     }
 }
 
