@@ -23,7 +23,7 @@ use super::BusError;
 pub const MEMORY_RECORDS: usize = 4096;
 
 /// The newest entries a durable partition keeps in memory for its readers.
-pub const TAIL_RECORDS: usize = 64;
+pub const TAIL_RECORDS: usize = 32;
 
 /// The records of one partition and its next offset.
 #[derive(Debug)]
