@@ -8,22 +8,35 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 use super::ServiceError;
-use crate::events::{CallbackReplied, TranscodeReplied};
+use crate::bus::Channel;
+use crate::crypto::Keyring;
+use crate::events::CallbackReplied;
 
-/// A reply to a request of this ingress.
-pub trait Answer: Send + 'static {
+/// A reply to a request of this ingress: as it is handed over within this
+/// process, and as `Wire` on the reply topic when its waiter is another
+/// instance. Whatever must be sealed on a topic is sealed in `to_wire`
+/// only, so a reply that never leaves the process is never sealed.
+pub trait Answer: Send + Sized + 'static {
+    type Wire: Channel;
     fn request_id(&self) -> &str;
+    /// The reply as it goes on the topic.
+    fn to_wire(self, keys: &Keyring) -> Self::Wire;
+    /// The reply as it came off the topic. What does not open becomes an
+    /// internal error for its waiter (logged here, never shown).
+    fn from_wire(wire: Self::Wire, keys: &Keyring) -> Self;
 }
 
-impl Answer for TranscodeReplied {
+/// A callback's reply carries nothing sealed: the same on both sides.
+impl Answer for CallbackReplied {
+    type Wire = CallbackReplied;
     fn request_id(&self) -> &str {
         &self.request_id
     }
-}
-
-impl Answer for CallbackReplied {
-    fn request_id(&self) -> &str {
-        &self.request_id
+    fn to_wire(self, _: &Keyring) -> Self::Wire {
+        self
+    }
+    fn from_wire(wire: Self::Wire, _: &Keyring) -> Self {
+        wire
     }
 }
 
@@ -111,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_map_is_bounded_and_a_dropped_waiter_leaves_it() {
-        let p = Pending::<TranscodeReplied>::new(1);
+        let p = Pending::<CallbackReplied>::new(1);
         let w = p.register("a").unwrap();
         assert_eq!(
             p.register("b").unwrap_err().code(),

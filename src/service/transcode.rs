@@ -2,13 +2,14 @@
 //! half registers a waiter, publishes `TranscodeRequested` and waits for
 //! the reply until the deadline. The worker half runs one request (config
 //! and scene check, identity, card system, all within the deadline) and
-//! answers a `TranscodeReplied` carrying the errCode and a detail.
+//! answers a `TranscodeAnswer` carrying the errCode and a detail; on the
+//! reply topic it is a `TranscodeReplied` with the card ids sealed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::decode::CodeQuery;
-use super::pending::Pending;
+use super::pending::{Answer, Pending};
 use super::sources::{ConfigSource, IdentitySource};
 use super::{chain, ServiceError};
 use crate::bus::Bus;
@@ -28,19 +29,93 @@ pub struct TranscodeInput {
     pub target_object: String,
 }
 
+/// A transcode's answer, as its waiter gets it: the codes in the clear.
+/// It is sealed only to cross the reply topic (`Answer::to_wire`).
+#[derive(Debug, Clone)]
+pub struct TranscodeAnswer {
+    pub request_id: String,
+    pub trace_id: String,
+    pub reply_partition: i32,
+    /// The resident's pseudonym (for the audit); empty when not resolved.
+    pub subject_id: String,
+    pub err_code: String,
+    pub detail: String,
+    pub codes: Vec<TargetCode>,
+}
+
+impl Answer for TranscodeAnswer {
+    type Wire = TranscodeReplied;
+
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    fn to_wire(self, keys: &Keyring) -> TranscodeReplied {
+        TranscodeReplied {
+            request_id: self.request_id,
+            trace_id: self.trace_id,
+            reply_partition: self.reply_partition,
+            subject_id: self.subject_id,
+            err_code: self.err_code,
+            detail: self.detail,
+            codes: self
+                .codes
+                .into_iter()
+                .map(|c| TargetCodeRec {
+                    target_qr_code: c.target_qr_code,
+                    target_id: keys.seal(&c.target_id),
+                    target_object: keys.seal(&c.target_object),
+                })
+                .collect(),
+        }
+    }
+
+    fn from_wire(w: TranscodeReplied, keys: &Keyring) -> Self {
+        let codes = w
+            .codes
+            .into_iter()
+            .map(|c| {
+                Ok(TargetCode {
+                    target_qr_code: c.target_qr_code,
+                    target_id: keys.open(&c.target_id)?,
+                    target_object: keys.open(&c.target_object)?,
+                })
+            })
+            .collect::<Result<Vec<_>, crate::crypto::CryptoError>>();
+        let (err_code, detail, codes) = match codes {
+            Ok(codes) => (w.err_code, w.detail, codes),
+            Err(e) => {
+                tracing::error!(request_id = %w.request_id, trace_id = %w.trace_id, error = %e, "a transcode reply's card ids do not open");
+                (
+                    ErrCode::Internal.code().to_string(),
+                    String::new(),
+                    Vec::new(),
+                )
+            }
+        };
+        TranscodeAnswer {
+            request_id: w.request_id,
+            trace_id: w.trace_id,
+            reply_partition: w.reply_partition,
+            subject_id: w.subject_id,
+            err_code,
+            detail,
+            codes,
+        }
+    }
+}
+
 /// The ingress half, one per node.
 #[derive(Debug)]
 pub struct TranscodeIngress {
     pub bus: Bus,
-    pub pending: Arc<Pending<TranscodeReplied>>,
+    pub pending: Arc<Pending<TranscodeAnswer>>,
     /// The reply partition this instance owns.
     pub reply_partition: u32,
     /// This node on a shared bus (`province` or `city-<cityNo>`).
     pub node_id: String,
     pub timeout: Duration,
     pub clock: SharedClock,
-    /// Opens the reply's sealed card ids.
-    pub keys: Arc<Keyring>,
 }
 
 impl TranscodeIngress {
@@ -93,19 +168,7 @@ impl TranscodeIngress {
         if reply.err_code != ErrCode::Ok.code() {
             return Err(ServiceError::remote(&reply.err_code, reply.detail));
         }
-        let codes = reply
-            .codes
-            .into_iter()
-            .map(|c| {
-                Ok(TargetCode {
-                    target_qr_code: c.target_qr_code,
-                    target_id: self.keys.open(&c.target_id)?,
-                    target_object: self.keys.open(&c.target_object)?,
-                })
-            })
-            .collect::<Result<Vec<_>, crate::crypto::CryptoError>>()
-            .map_err(ServiceError::Sealed)?;
-        Ok((codes, reply.detail))
+        Ok((reply.codes, reply.detail))
     }
 }
 
@@ -118,8 +181,6 @@ pub struct Transcoder {
     pub clock: SharedClock,
     /// Key of the residents' pseudonyms (the reply's subjectId, for the audit).
     pub subject_key: Vec<u8>,
-    /// Seals the card ids on the reply topic.
-    pub keys: Arc<Keyring>,
     /// The node's metrics (the card system's latency).
     pub metrics: crate::metrics::Metrics,
 }
@@ -199,9 +260,9 @@ impl Transcoder {
         codes.map_err(ServiceError::CardSystem)
     }
 
-    /// Run one request and build its reply. A 5xxx is logged here with its
-    /// cause; the reply carries only the code and the caller-safe detail.
-    pub async fn reply(&self, ev: &TranscodeRequested) -> TranscodeReplied {
+    /// Run one request and build its answer. A 5xxx is logged here with its
+    /// cause; the answer carries only the code and the caller-safe detail.
+    pub async fn reply(&self, ev: &TranscodeRequested) -> TranscodeAnswer {
         let mut subject_id = String::new();
         let (err_code, detail, codes) = match self.run(ev, &mut subject_id).await {
             Ok(codes) => {
@@ -225,21 +286,14 @@ impl Transcoder {
                 (code, detail, Vec::new())
             }
         };
-        TranscodeReplied {
+        TranscodeAnswer {
             request_id: ev.request_id.clone(),
             trace_id: ev.trace_id.clone(),
             reply_partition: ev.reply_partition,
             subject_id,
             err_code: err_code.code().to_string(),
             detail,
-            codes: codes
-                .into_iter()
-                .map(|c| TargetCodeRec {
-                    target_qr_code: c.target_qr_code,
-                    target_id: self.keys.seal(&c.target_id),
-                    target_object: self.keys.seal(&c.target_object),
-                })
-                .collect(),
+            codes,
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::config::{AuthMode, BusKind, Settings};
 use crate::crypto::{CipherKind, DataKey, Keyring};
 use crate::domain::app::{AppId, AppKind, Scopes};
 use crate::durability::Durable;
-use crate::events::{CallbackReplied, TranscodeReplied};
+use crate::events::CallbackReplied;
 use crate::service::admin::Admin;
 use crate::service::answers::Answers;
 use crate::service::applied::{Applied, Restore};
@@ -48,7 +48,7 @@ use crate::service::reference::Reference;
 use crate::service::sources::{ConfigSource, IdentitySource, ProvinceAnswers};
 use crate::service::state_log::StateLog;
 use crate::service::trade::{Emitter, TradeDesk};
-use crate::service::transcode::{TranscodeIngress, Transcoder};
+use crate::service::transcode::{TranscodeAnswer, TranscodeIngress, Transcoder};
 use crate::signing::{SignMethod, Signer};
 use crate::sim::{CardSim, PushSim};
 use crate::store::Store;
@@ -77,7 +77,7 @@ pub struct RunningNode {
     pub addr: SocketAddr,
     pub bus: Bus,
     pub store: Store,
-    pub pending: Arc<Pending<TranscodeReplied>>,
+    pub pending: Arc<Pending<TranscodeAnswer>>,
     /// The reply partition this ingress owns.
     pub reply_partition: u32,
     /// Admin writes to every instance of this node's scope.
@@ -321,7 +321,7 @@ impl Wiring {
     /// Own `partition` of `R`'s reply topic and hand its replies to
     /// `pending`; the first listener is assigned before this returns (no
     /// reply published after start is missed), a restart assigns again.
-    async fn replies<R: Channel + Answer>(
+    async fn replies<R: Answer>(
         &mut self,
         role: &str,
         bus: &Bus,
@@ -329,19 +329,31 @@ impl Wiring {
         partition: u32,
         cancel: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let first =
-            replies::listen(bus.clone(), pending.clone(), partition, cancel.clone()).await?;
+        let keys = self.keys.clone();
+        let first = replies::listen(
+            bus.clone(),
+            pending.clone(),
+            partition,
+            keys.clone(),
+            cancel.clone(),
+        )
+        .await?;
         let first = Arc::new(std::sync::Mutex::new(Some(Box::pin(first))));
         let (bus, cancel2) = (bus.clone(), cancel.clone());
-        let name = format!("{role}/replies/{}", R::TOPIC.base());
+        let name = format!("{role}/replies/{}", R::Wire::TOPIC.base());
         self.supervise(&name, cancel, move || {
-            let (first, bus, pending, cancel) =
-                (first.clone(), bus.clone(), pending.clone(), cancel2.clone());
+            let (first, bus, pending, keys, cancel) = (
+                first.clone(),
+                bus.clone(),
+                pending.clone(),
+                keys.clone(),
+                cancel2.clone(),
+            );
             async move {
                 let assigned = first.lock().unwrap_or_else(|p| p.into_inner()).take();
                 match assigned {
                     Some(listening) => listening.await,
-                    None => match replies::listen(bus, pending, partition, cancel).await {
+                    None => match replies::listen(bus, pending, partition, keys, cancel).await {
                         Ok(listening) => listening.await,
                         Err(e) => tracing::error!(error = %e, "reply partition not assigned"),
                     },

@@ -216,7 +216,6 @@ impl Wiring {
                 node_id: node_id.clone(),
                 timeout: s.transcode_timeout,
                 clock: clock.clone(),
-                keys: self.keys.clone(),
             },
             dashboard: Default::default(),
             outcomes: outcomes.clone(),
@@ -280,6 +279,7 @@ impl Wiring {
             answers: Answers {
                 bus: bus.clone(),
                 local: pending.clone(),
+                keys: self.keys.clone(),
             },
             transcoder: Arc::new(Transcoder {
                 configs: configs.clone(),
@@ -287,7 +287,6 @@ impl Wiring {
                 http: http.clone(),
                 clock: clock.clone(),
                 subject_key,
-                keys: self.keys.clone(),
                 metrics: metrics.clone(),
             }),
             node_id: node_id.clone(),
@@ -307,6 +306,7 @@ impl Wiring {
             answers: Answers {
                 bus: bus.clone(),
                 local: callback_pending.clone(),
+                keys: self.keys.clone(),
             },
             node_id: node_id.clone(),
             keys: self.keys.clone(),

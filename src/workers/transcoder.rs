@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::bus::{Bus, Record};
-use crate::events::{TranscodeReplied, TranscodeRequested};
+use crate::events::TranscodeRequested;
 use crate::service::answers::Answers;
-use crate::service::transcode::Transcoder;
+use crate::service::transcode::{TranscodeAnswer, Transcoder};
 use crate::workers::{consume, Flow, WorkerError};
 
 /// What a transcoder group member needs.
@@ -23,7 +23,7 @@ pub struct Worker {
     pub bus: Bus,
     pub transcoder: Arc<Transcoder>,
     /// Where the answers go.
-    pub answers: Answers<TranscodeReplied>,
+    pub answers: Answers<TranscodeAnswer>,
     /// This node on a shared bus; requests of other nodes are skipped.
     pub node_id: String,
     pub limit: Arc<Semaphore>,
