@@ -8,7 +8,8 @@
 //! whole, so there is no per-entry expiry queue. A table is open
 //! addressing over bare 8-byte slots, up to 80 % full, and a new slice's
 //! table is sized for as many nonces as the largest slice holds, so it
-//! seldom grows. That is about 10 to 11 bytes a nonce; a standard hash set
+//! seldom grows (a slice out of turn, from a client's clock minutes off,
+//! starts small). That is about 10 to 11 bytes a nonce; a standard hash set
 //! took 10 to 20 (a control byte more, and a table between 7/16 and 7/8
 //! full; 16.6 bytes on average over 4 million nonces). At a sustained
 //! 15,000 transcodes a second, each signed twice (terminal to city, city to
@@ -139,12 +140,24 @@ impl Nonces {
             return Err(Refused::Full);
         }
         let slice = (ts + self.window_ms).div_euclid(SLICE_MS);
-        // a new slice is sized like the largest: slices see like rates
-        let expected = self.slices.values().map(|t| t.len).max().unwrap_or(0);
-        self.slices
-            .entry(slice)
-            .or_insert_with(|| Table::for_keys(expected))
-            .insert(key);
+        if !self.slices.contains_key(&slice) {
+            // the next slice in time is sized like the largest (slices see
+            // like rates); any other (a client's clock minutes off) starts
+            // small, so skewed clocks cannot make many large tables
+            let next_in_time = self
+                .slices
+                .last_key_value()
+                .is_some_and(|(&newest, _)| slice == newest + 1);
+            let expected = if next_in_time {
+                self.slices.values().map(|t| t.len).max().unwrap_or(0)
+            } else {
+                0
+            };
+            self.slices.insert(slice, Table::for_keys(expected));
+        }
+        if let Some(table) = self.slices.get_mut(&slice) {
+            table.insert(key);
+        }
         self.len += 1;
         Ok(())
     }
@@ -233,6 +246,23 @@ mod tests {
             sized.insert(rng.gen());
         }
         assert_eq!(sized.slots.len(), size);
+    }
+
+    #[test]
+    fn the_next_slice_is_sized_like_the_largest_and_a_skewed_one_starts_small() {
+        let mut n = Nonces::new(W, usize::MAX);
+        let t = 1_593_343_465_000 / SLICE_MS * SLICE_MS;
+        for k in 1..=10_000u64 {
+            n.take(k.wrapping_mul(0x9E37_79B9_7F4A_7C15), t, t).unwrap();
+        }
+        let first = (t + W) / SLICE_MS;
+        // the minute after: a table for 10,000 from the start
+        n.take(7, t + SLICE_MS, t + SLICE_MS).unwrap();
+        assert!(n.slices[&(first + 1)].slots.len() >= 10_000 * 10 / FULL_TENTHS);
+        // a clock four minutes ahead: a small table
+        n.take(8, t + 4 * SLICE_MS, t + SLICE_MS).unwrap();
+        assert!(n.slices[&(first + 4)].slots.len() < 100);
+        assert_eq!(n.len(), 10_002);
     }
 
     #[test]
