@@ -118,6 +118,7 @@ pub fn test_log() {
 /// Role `all` on `clock` (a test moves time with a `ManualClock`).
 pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::SharedClock) -> App {
     test_log();
+    crate::watchdog::arm();
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     f(&mut s);
@@ -156,6 +157,7 @@ pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::Sha
 /// Create the test's topics (Kafka), then start `roles`.
 pub async fn start(s: Settings, roles: Roles) -> Platform {
     test_log();
+    crate::watchdog::arm();
     apply_topics(&s).await;
     akm::start(s, roles).await.unwrap()
 }

@@ -26,3 +26,4 @@ mod replica;
 mod scale;
 mod security;
 mod stats;
+mod watchdog;
