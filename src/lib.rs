@@ -11,6 +11,7 @@
 //! `protocol`, `signing`, `crypto`, `config`, `clock`. `sim` stands beside, using only
 //! `domain`.
 
+pub mod alloc;
 pub mod api;
 pub mod bus;
 pub mod clients;

@@ -11,10 +11,8 @@ use akm::Roles;
 
 mod cli;
 
-/// mimalloc: under load glibc's malloc spent about a fifth of the CPU in its
-/// arena locks and free lists (BENCHMARKS.md, the transcode profile).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// mimalloc, arenas committed on demand (`akm::alloc`)
+akm::allocator!();
 
 #[derive(Debug, Parser)]
 #[command(

@@ -34,10 +34,9 @@ use akm::signing::{SignMethod, Signer};
 
 use deploy::{deploy, Deployed};
 
-/// The allocator of the `akm` binary, so the platform measured here is the
-/// one deployed.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// the allocator of the `akm` binary, so the platform measured here is the
+// one deployed
+akm::allocator!();
 use run::{measure, paired_ratio, peak_rss_mib, rounds, row, Plan, Row, Spec};
 
 /// The Kafka rows: a platform on the broker `brokers`, config at the city.
