@@ -7,7 +7,8 @@
 //! time from the last accepted callback to its push, and the peak RSS.
 //! Each row is the median of several runs (warm-up, then a fixed time),
 //! with its ratio to the floor and to the direct chain (the baseline: the
-//! same province decode and card generate as one HTTP service, no bus).
+//! same province decode and card generate as one HTTP service, no bus,
+//! its callers signed and checked as the platform's terminals are).
 //! Each transcode row runs in rounds with the baseline (a baseline run,
 //! then a transcode run, and again), so both see the same moments of the
 //! shared machine; the baseline's row is the median of all its runs.
@@ -105,7 +106,9 @@ async fn main() {
     let province_store = &d.p.province.as_ref().expect("province").store;
     let (city_id, city_secret) = deploy::app(province_store, "bench-city", AppKind::City).await;
     let card = d.p.card_sim.as_ref().expect("card sim");
+    let city_store = d.p.city.as_ref().expect("city").store.clone();
     let direct = direct::direct_chain(direct::Direct {
+        gate: akm::service::gate::Gate::new(city_store, akm::clock::system(), true, Vec::new()),
         province: akm::clients::province::ProvinceClient::new(
             akm::clients::http_client(None).expect("http client"),
             &d.province,
@@ -129,11 +132,7 @@ async fn main() {
         let baseline = || Spec {
             name: "direct chain (no bus), the baseline",
             url: direct.clone(),
-            extra: Box::new(|_| {
-                ["--method", "POST", "--body", &transcode]
-                    .map(str::to_string)
-                    .to_vec()
-            }),
+            extra: Box::new(signed),
         };
         let url = format!("{city}/api/v1/transcode");
         let transcode_row = |name| Spec {
