@@ -48,8 +48,9 @@ macro_rules! allocator {
 
 #[cfg(test)]
 mod tests {
-    /// The option index is mimalloc's `arena_eager_commit`: set through it,
-    /// mimalloc reads back the value under that option.
+    /// The option index is mimalloc's `arena_eager_commit`: it reads that
+    /// option's default, 2, which none of the options next to it has (the
+    /// unit tests do not run the binaries' `.init_array` setting).
     #[test]
     fn the_option_is_the_arena_eager_commit() {
         // SAFETY: reading an option value.

@@ -1,5 +1,5 @@
 //! A bound on every test that starts a platform: one still running after
-//! `AKM_TEST_TIMEOUT_SECS` (default 480) is named on stderr and the test
+//! `AKM_TEST_TIMEOUT_SECS` (default 600) is named on stderr and the test
 //! binary exits with 101. A hang (an await with no bound somewhere in the
 //! platform or the test) then fails the run with the test's name instead of
 //! running into CI's own time limit with nothing said.
@@ -30,7 +30,7 @@ fn start() -> Sender<()> {
     let limit = std::env::var("AKM_TEST_TIMEOUT_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(480);
+        .unwrap_or(600);
     let test = std::thread::current()
         .name()
         .unwrap_or("a test")
