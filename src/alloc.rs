@@ -8,7 +8,7 @@
 //! whose THP setting is `madvise` (or `always`) each 2 MiB region it
 //! touches becomes resident whole: the platform started at 64 MiB instead
 //! of 18 MiB, and the benchmark peaked about 50 MiB higher, for no speed
-//! (BENCHMARKS.md, fifth session). [`allocator!`](crate::allocator) sets
+//! (BENCHMARKS.md, fifth session). The `allocator!` macro sets
 //! mimalloc's `arena_eager_commit` to 0 before `main` (from `.init_array`),
 //! unless `MIMALLOC_ARENA_EAGER_COMMIT` is set, which then decides.
 //! Dropping transparent huge pages altogether (mimalloc's `no_thp`) saved

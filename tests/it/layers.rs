@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["domain"],
     &["protocol", "clock", "signing", "crypto", "metrics", "trace"],
-    &["otlp"],
+    &["otlp", "alloc"],
 ];
 
 fn rank(m: &str) -> usize {
@@ -59,7 +59,9 @@ fn uses(text: &str, prefix: &str) -> BTreeSet<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if !name.is_empty() {
+        // `akm::name!` is a macro exported at the crate root, not a module
+        let macro_call = rest[name.len()..].starts_with('!');
+        if !name.is_empty() && !macro_call {
             out.insert(name);
         }
     }
