@@ -6,7 +6,9 @@
 //! the province notifier writes its deliveries. Every instance replays the
 //! topic into its store (`workers/state_replica.rs`), so a partition that
 //! moves to another instance finds its state there, and an owner catches
-//! up on a partition before it calls anything new.
+//! up on a partition before it calls anything new. On the embedded bus
+//! acceptances and deliveries are not written ([`StateLog::kept`]): its one
+//! instance owns every partition for good and its store is the state.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,13 @@ pub struct StateLog {
     pub applied: Applied,
     /// Where this instance caught up, so it does once per assignment.
     pub caught_up: CaughtUp,
+    /// Whether acceptances and deliveries go to the changelog. On Kafka
+    /// they do: another instance may own a partition next, or restore
+    /// from it. On the embedded bus they do not: its one instance owns
+    /// every partition for good and its store is the state, and the bus
+    /// lives in that store's database, so nothing could ever restore from
+    /// the changelog that the store does not already hold.
+    pub kept: bool,
 }
 
 impl StateLog {
@@ -60,7 +69,8 @@ impl StateLog {
     }
 
     /// The outbox record of acceptance `trace` of `trade_key` (its sealed
-    /// content digest), on `partition`: the key's request partition.
+    /// content digest), on `partition`: the key's request partition. None
+    /// when the changelog is not [`kept`](Self::kept).
     pub fn accepted(
         &self,
         trade_key: &str,
@@ -68,23 +78,30 @@ impl StateLog {
         sealed_digest: String,
         at: i64,
         partition: u32,
-    ) -> Result<OutboxRecord, ServiceError> {
+    ) -> Result<Option<OutboxRecord>, ServiceError> {
+        if !self.kept {
+            return Ok(None);
+        }
         let ev = StateChanged {
             digest: sealed_digest,
             ..self.change(ACCEPTED, trade_key, trace, at)
         };
-        Ok(outbox::record(
+        Ok(Some(outbox::record(
             crate::bus::channel::message(self.bus.topics(), &ev)?.to_partition(partition),
-        ))
+        )))
     }
 
-    /// Publish that the resident was told about `trade_key`.
+    /// Publish that the resident was told about `trade_key` (nothing when
+    /// the changelog is not [`kept`](Self::kept)).
     pub async fn delivered(
         &self,
         trade_key: &str,
         trace: &str,
         at: i64,
     ) -> Result<(), ServiceError> {
+        if !self.kept {
+            return Ok(());
+        }
         self.bus
             .send(&self.change(DELIVERED, trade_key, trace, at))
             .await?;

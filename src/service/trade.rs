@@ -3,9 +3,10 @@
 //! province into a TradeRecorded (analytics, pseudonymous) and a
 //! Notification (resident). The instance owning the idempotency key's
 //! partition decides (`service/callback.rs` brings it the report):
-//! acceptance writes the idempotency record, the events' and the
-//! changelog's outbox records in one transaction, waits for the flush and
-//! for the changelog record to be published, and only then answers.
+//! acceptance writes the idempotency record, the events' and (on Kafka)
+//! the changelog's outbox records in one transaction, waits for the flush
+//! and, on Kafka, for the changelog record to be published, and only then
+//! answers.
 
 use std::sync::Arc;
 
@@ -265,15 +266,16 @@ impl TradeDesk {
         let digest = t.digest();
         let now = self.clock.now_ms();
         let mut records = self.records(t, trace)?;
-        let mut acceptance = self.state.accepted(
+        if let Some(mut acceptance) = self.state.accepted(
             &t.key_text(),
             trace,
             self.store.keys().seal_bytes(&digest),
             now,
             partition,
-        )?;
-        acceptance.headers.push((ACCEPTANCE.into(), trace.into()));
-        records.push(acceptance);
+        )? {
+            acceptance.headers.push((ACCEPTANCE.into(), trace.into()));
+            records.push(acceptance);
+        }
         for r in &mut records {
             r.headers.push((TRADE_KEY.into(), t.key_text()));
             if !r.headers.iter().any(|(k, _)| k == ACCEPTANCE) {

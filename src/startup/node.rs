@@ -121,11 +121,15 @@ impl Wiring {
                 reference_replica::run(replica.clone())
             });
         }
+        // other instances may own this node's partitions, now or later
+        // (Kafka); on the embedded bus this one owns them all for good
+        let shared = bus.backend() == "kafka";
         let state = StateLog {
             caught_up: Default::default(),
             bus: bus.clone(),
             scope: node_id.clone(),
             applied: Applied::default(),
+            kept: shared,
         };
         {
             let replica = state_replica::Replica {
@@ -169,7 +173,7 @@ impl Wiring {
             relay: relay_wake.clone(),
             clock: clock.clone(),
             state: state.clone(),
-            shared: bus.backend() == "kafka",
+            shared,
         };
         let admin = Admin {
             store: store.clone(),
