@@ -267,6 +267,7 @@ impl Wiring {
                 node_id: node_id.clone(),
                 instance: instance.clone(),
                 cancel: cancel.clone(),
+                held: Default::default(),
             };
             let c = counter.clone();
             self.supervise(&format!("{role}/stats-transcodes"), &cancel, move || {

@@ -51,8 +51,8 @@ pub(super) struct Trees<'a> {
 pub(super) enum Done {
     /// A trade's decision, and the ids of the outbox records it queued.
     Accepted(Accepted, Vec<u64>),
-    /// Whether a count was added (`false`: that offset counted before).
-    Counted(bool),
+    /// What became of a count.
+    Counted(super::stats::Count),
 }
 
 /// One grouped write: a closure over the batch's trees.

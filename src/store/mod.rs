@@ -29,7 +29,7 @@ use crate::durability::{DurabilityError, Durable};
 pub use apps::{AppRecord, AppSecret};
 pub use audit::{AuditFilter, AuditRecord};
 pub use outbox::{OutboxEntry, OutboxRecord};
-pub use stats::{StatKind, StatsKey, StatsRow};
+pub use stats::{Count, StatKind, StatsKey, StatsRow};
 pub use trades::{trade_key, trade_key_of, Accepted};
 
 /// Failure of the local store.
@@ -276,5 +276,10 @@ impl Store {
         )
         .expect("test key");
         Store::open(&durable, Arc::new(Keyring::new(key, vec![]))).expect("test store")
+    }
+
+    /// Group transactions committed so far (`group.rs`).
+    pub(crate) fn transactions(&self) -> u64 {
+        self.group.batches()
     }
 }

@@ -123,28 +123,53 @@ fn number(v: Option<sled::IVec>) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
+/// What became of a count ([`Store::count_once`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Added, and its offset is the partition's newest counted.
+    Added,
+    /// That offset was counted before: nothing added.
+    Before,
+    /// An earlier record of the partition is still to be counted: nothing
+    /// added; try again once it is.
+    NotYet,
+}
+
 impl Store {
     /// Add `n` to `key` once for the record at `offset` of
-    /// `topic`/`partition`: whether it counted (`false`: that offset was
-    /// counted before).
+    /// `topic`/`partition`. Each partition's counts go in offset order: the
+    /// store keeps the offset after the newest counted, and a record below
+    /// it was counted before. A record above it is counted only when
+    /// `lowest` says no earlier record of the partition is in the caller's
+    /// hands (the ones between were trimmed, or this is the first the
+    /// group reads); otherwise it is [`Count::NotYet`].
+    ///
+    /// Writes from concurrent callers share one transaction (`group.rs`),
+    /// so a consumer with a window of records costs one transaction per
+    /// batch, not one per record.
     pub async fn count_once(
         &self,
         topic: &str,
         partition: u32,
         offset: u64,
+        lowest: bool,
         key: &StatsKey,
         n: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Count, StoreError> {
         let (at, counter) = (offset_key(topic, partition), key.bytes());
         let write: Write = Box::new(move |t: &Trees<'_>| {
-            if number(t.stats_offsets.get(&at)?) > offset {
-                return Ok(Done::Counted(false));
+            let next = t.stats_offsets.get(&at)?.map(|v| number(Some(v)));
+            if next.is_some_and(|next| next > offset) {
+                return Ok(Done::Counted(Count::Before));
+            }
+            if next != Some(offset) && !lowest {
+                return Ok(Done::Counted(Count::NotYet));
             }
             let sum = number(t.stats.get(&counter)?).saturating_add(n);
             t.stats.insert(counter.as_slice(), &sum.to_be_bytes())?;
             t.stats_offsets
                 .insert(at.as_slice(), &(offset + 1).to_be_bytes())?;
-            Ok(Done::Counted(true))
+            Ok(Done::Counted(Count::Added))
         });
         match self.noted(self.group.apply(write, Wait::Committed).await)? {
             Done::Counted(counted) => Ok(counted),
@@ -205,17 +230,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::for_tests(dir.path());
         let k = key("20261129", StatKind::Transcode, "340100000000", "200");
-        assert!(store.count_once("t", 0, 0, &k, 1).await.unwrap());
-        assert!(store.count_once("t", 0, 1, &k, 4).await.unwrap());
-        // delivered again after a restart: offsets 0 and 1 are counted
-        assert!(!store.count_once("t", 0, 0, &k, 1).await.unwrap());
-        assert!(!store.count_once("t", 0, 1, &k, 4).await.unwrap());
-        // another partition has offsets of its own
-        assert!(store.count_once("t", 1, 0, &k, 1).await.unwrap());
+        let count = |p: u32, o: u64, lowest: bool, n: u64| {
+            let (store, k) = (store.clone(), k.clone());
+            async move { store.count_once("t", p, o, lowest, &k, n).await.unwrap() }
+        };
+        // the first record a group reads may be past offset 0 (trimmed)
+        assert_eq!(count(0, 3, true, 1).await, Count::Added);
+        assert_eq!(count(0, 4, false, 4).await, Count::Added);
+        // delivered again after a restart: offsets 3 and 4 are counted
+        assert_eq!(count(0, 3, true, 1).await, Count::Before);
+        assert_eq!(count(0, 4, true, 4).await, Count::Before);
+        // 6 before 5, which the caller still holds: not yet; then in order
+        assert_eq!(count(0, 6, false, 2).await, Count::NotYet);
+        assert_eq!(count(0, 5, true, 1).await, Count::Added);
+        assert_eq!(count(0, 6, true, 2).await, Count::Added);
+        // a gap the caller holds nothing below (trimmed records) counts
+        assert_eq!(count(0, 9, true, 1).await, Count::Added);
+        // another partition has offsets of its own, and its first record
+        // waits while the caller holds an earlier one
+        assert_eq!(count(1, 1, false, 1).await, Count::NotYet);
+        assert_eq!(count(1, 0, true, 1).await, Count::Added);
         let day = Day::parse("20261129", "from").unwrap();
         let rows = store.stats(day, day, None).unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].count, 6);
+        assert_eq!(rows[0].count, 10);
     }
 
     #[tokio::test]
@@ -230,7 +268,13 @@ mod tests {
             key("20261130", StatKind::Trade, "340100000000", "200"),
         ];
         for (i, k) in keys.iter().enumerate() {
-            assert!(store.count_once("t", 0, i as u64, k, 1).await.unwrap());
+            assert_eq!(
+                store
+                    .count_once("t", 0, i as u64, true, k, 1)
+                    .await
+                    .unwrap(),
+                Count::Added
+            );
         }
         let d = |s: &str| Day::parse(s, "d").unwrap();
         let hefei = CityPrefix::parse("3401", "cityNo").unwrap();
