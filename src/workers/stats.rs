@@ -10,8 +10,8 @@
 //!
 //! Each consumer takes a window of [`WINDOW`] records a partition, so the
 //! counts of one window share a transaction: a transaction seals sled's
-//! log buffer, and one per trade cost a fifth of a callback's CPU
-//! (BENCHMARKS.md, sixth session). A partition's counts still go in
+//! log buffer, and one per trade cost about a sixth of the callbacks'
+//! rate (BENCHMARKS.md, sixth session). A partition's counts still go in
 //! offset order: the consumer notes each record it takes, in offset
 //! order, and a record is counted past the stored offset only when no
 //! earlier record of its partition is still in hand ([`Count::NotYet`]
