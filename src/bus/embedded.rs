@@ -521,6 +521,9 @@ impl Drop for EmbeddedConsumer {
     }
 }
 
+#[path = "embedded_inline.rs"]
+mod inline;
+
 #[cfg(test)]
 #[path = "embedded_tests.rs"]
 mod tests;

@@ -72,11 +72,21 @@ impl Message {
 
 /// Binary form of a log entry: timestamp, key, headers, payload.
 pub(crate) fn encode_entry(ts: i64, m: &Message) -> Vec<u8> {
-    let mut out = Vec::with_capacity(m.payload.len() + 64);
+    encode_parts(ts, &m.key, &m.headers, &m.payload)
+}
+
+/// [`encode_entry`] of a message's parts.
+pub(crate) fn encode_parts(
+    ts: i64,
+    key: &[u8],
+    headers: &[(String, String)],
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 64);
     out.extend_from_slice(&ts.to_be_bytes());
-    frame::put(&mut out, &m.key);
-    frame::put_pairs(&mut out, &m.headers);
-    frame::put(&mut out, &m.payload);
+    frame::put(&mut out, key);
+    frame::put_pairs(&mut out, headers);
+    frame::put(&mut out, payload);
     out
 }
 

@@ -167,6 +167,15 @@ impl Bus {
         }
     }
 
+    /// The bus as a log the store's transactions append to, when its
+    /// partitions live in the store's database (the embedded bus).
+    pub fn tx_log(&self) -> Option<Arc<dyn crate::store::TxLog>> {
+        match &self.backend {
+            Backends::Embedded(b) => Some(b.clone()),
+            Backends::Kafka(_) => None,
+        }
+    }
+
     /// The partitions this process's group members hold.
     pub fn owned(&self) -> &Owned {
         &self.owned

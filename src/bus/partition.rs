@@ -58,6 +58,23 @@ impl Tail {
     fn base(&self) -> u64 {
         self.next - self.recent.len() as u64
     }
+
+    /// The offset the next record takes.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// `entries` were written at `next`, `next + 1`, ...: they are the
+    /// newest now.
+    pub fn extend(&mut self, entries: Vec<sled::IVec>) {
+        for entry in entries {
+            self.next += 1;
+            self.recent.push_back(entry);
+        }
+        while self.recent.len() > TAIL_RECORDS {
+            self.recent.pop_front();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,6 +112,15 @@ impl Partition {
         Partition::Memory(Mutex::new(Ring::default()))
     }
 
+    /// A durable partition's tree and its tail, held: nothing else appends
+    /// to it until the guard goes. `None` for a memory partition.
+    pub fn hold(&self) -> Option<(&sled::Tree, MutexGuard<'_, Tail>)> {
+        match self {
+            Partition::Durable { tree, next } => Some((tree, lock(next))),
+            Partition::Memory(_) => None,
+        }
+    }
+
     pub fn is_durable(&self) -> bool {
         matches!(self, Partition::Durable { .. })
     }
@@ -108,11 +134,7 @@ impl Partition {
                 // one copy of the bytes, shared by sled and the tail
                 let entry = sled::IVec::from(entry);
                 tree.insert(offset.to_be_bytes(), entry.clone())?;
-                tail.next += 1;
-                tail.recent.push_back(entry);
-                if tail.recent.len() > TAIL_RECORDS {
-                    tail.recent.pop_front();
-                }
+                tail.extend(vec![entry]);
                 Ok(offset)
             }
             Partition::Memory(ring) => {

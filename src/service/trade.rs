@@ -3,8 +3,9 @@
 //! province into a TradeRecorded (analytics, pseudonymous) and a
 //! Notification (resident). The instance owning the idempotency key's
 //! partition decides (`service/callback.rs` brings it the report):
-//! acceptance writes the idempotency record, the events' and (on Kafka)
-//! the changelog's outbox records in one transaction, waits for the flush
+//! acceptance writes the idempotency record, the events (appended to
+//! the embedded bus's partitions; on Kafka outbox records) and (on Kafka)
+//! the changelog's outbox record in one transaction, waits for the flush
 //! and, on Kafka, for the changelog record to be published, and only then
 //! answers.
 
@@ -202,7 +203,8 @@ impl TradeDesk {
     }
 
     /// Decide a report once, as the owner of `partition` (the key's
-    /// request partition): new -> events durable in the outbox and the
+    /// request partition): new -> events durable (on the bus, or in the
+    /// outbox) and the
     /// acceptance on the changelog; same content again -> duplicate; other
     /// content under the same tradeNo -> 4007.
     pub async fn decide(

@@ -25,6 +25,11 @@ impl Wiring {
         let bus = open_bus(&s, &durable, clock.clone())
             .await?
             .instrumented(metrics.clone());
+        if let Some(log) = bus.tx_log() {
+            // the embedded bus lives in this database: an acceptance's
+            // events go to their partitions in its own transaction
+            store.append_events_to(log);
+        }
         let replies = bus.partitions(&bus.topics().name(Topic::TranscodeReply))?;
         let reply_partition = match s.reply_partition {
             Some(p) if p < replies => p,

@@ -1,7 +1,10 @@
 //! Group transactions: the store's multi-tree writes (a trade's
-//! acceptance with its outbox records, a statistics count with its
-//! offset) are applied in batches, every write queued while the previous
-//! batch committed going into one sled transaction.
+//! acceptance with its events, a statistics count with its offset) are
+//! applied in batches, every write queued while the previous batch
+//! committed going into one sled transaction. A trade's events are
+//! appended to the embedded bus's partitions in that transaction, which
+//! holds those partitions while it runs (`inline.rs`), or queued in the
+//! outbox (Kafka).
 //!
 //! Why: a sled transaction seals sled's IO buffer twice (before and after
 //! its batch manifest), and every seal is a buffer written and synced by
@@ -26,7 +29,7 @@
 //! whole: a storage error fails every write in it, and none is applied.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
@@ -34,6 +37,7 @@ use sled::transaction::{
 use sled::Transactional;
 use tokio::sync::oneshot;
 
+use super::inline::{Appended, Appends, Locked, Slot, TxLog};
 use super::trades::Accepted;
 use super::StoreError;
 use crate::durability::Durable;
@@ -44,6 +48,8 @@ pub(super) struct Trees<'a> {
     pub outbox: &'a TransactionalTree,
     pub stats: &'a TransactionalTree,
     pub stats_offsets: &'a TransactionalTree,
+    /// The bus partitions this batch holds (`inline.rs`).
+    pub log: &'a Appends<'a>,
 }
 
 /// What a grouped write answers.
@@ -59,7 +65,8 @@ pub(super) enum Done {
 pub(super) type Write =
     Box<dyn Fn(&Trees<'_>) -> Result<Done, UnabortableTransactionError> + Send + Sync>;
 
-type Waiting = (Write, oneshot::Sender<Result<Done, StoreError>>);
+/// A queued write, the partitions it appends to, and its waiter.
+type Waiting = (Write, Vec<Slot>, oneshot::Sender<Result<Done, StoreError>>);
 
 /// When a grouped write is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +92,9 @@ pub(super) struct Group {
     flushed: Lane,
     /// Transactions committed so far.
     batches: AtomicU64,
+    /// The bus whose partitions live in this database (the embedded bus),
+    /// once the node has opened it.
+    log: OnceLock<Arc<dyn TxLog>>,
 }
 
 impl std::fmt::Debug for Group {
@@ -112,7 +122,19 @@ impl Group {
             committed: Lane::default(),
             flushed: Lane::default(),
             batches: AtomicU64::new(0),
+            log: OnceLock::new(),
         }
+    }
+
+    /// Append events to `log`'s partitions in the batches' own
+    /// transactions from now on (the first call wins).
+    pub(super) fn append_to(&self, log: Arc<dyn TxLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// The log events go to inline, if any.
+    pub(super) fn log(&self) -> Option<&Arc<dyn TxLog>> {
+        self.log.get()
     }
 
     /// Transactions committed so far.
@@ -128,9 +150,11 @@ impl Group {
     /// turn of the durable lane lasts a flush). The batch commits in a task
     /// of its own, so a caller that goes away (a client that hung up)
     /// cannot leave the others of its batch without an answer.
+    /// `slots` are the partitions `write` appends to (`inline.rs`).
     pub(super) async fn apply(
         self: &Arc<Self>,
         write: Write,
+        slots: Vec<Slot>,
         wait: Wait,
     ) -> Result<Done, StoreError> {
         let lane = match wait {
@@ -138,7 +162,7 @@ impl Group {
             Wait::Durable => &self.flushed,
         };
         let (tx, mut rx) = oneshot::channel();
-        lock(&lane.queue).push((write, tx));
+        lock(&lane.queue).push((write, slots, tx));
         tokio::select! {
             biased;
             answer = &mut rx => return answered(answer),
@@ -159,27 +183,47 @@ impl Group {
         answered(rx.await)
     }
 
-    /// One sled transaction for the whole batch, then (durable lane) a
-    /// flush; each write's answer goes to its waiter.
+    /// One sled transaction for the whole batch, holding the bus
+    /// partitions its writes append to; then (durable lane) a flush, and
+    /// the partitions' readers are woken; each write's answer goes to its
+    /// waiter.
     async fn commit(&self, batch: Vec<Waiting>, wait: Wait) {
-        let (writes, waiters): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        let mut slots = Vec::new();
+        for (w, s, waiter) in batch {
+            writes.push(w);
+            slots.extend(s);
+            waiters.push(waiter);
+        }
+        slots.sort_unstable();
+        slots.dedup();
         self.batches.fetch_add(1, Ordering::Relaxed);
-        let t = &self.trees;
-        let result = (&t.trades, &t.outbox, &t.stats, &t.stats_offsets).transaction(
-            |(trades, outbox, stats, stats_offsets)| {
-                let trees = Trees {
-                    trades,
-                    outbox,
-                    stats,
-                    stats_offsets,
-                };
-                let mut done = Vec::with_capacity(writes.len());
-                for w in &writes {
-                    done.push(w(&trees)?);
+        let result = match (slots.is_empty(), self.log.get()) {
+            (true, _) => self.transact(&writes, &[], &[]).map(|(done, _)| done),
+            (false, Some(log)) => {
+                let mut out = None;
+                let held = log.append_within(&slots, &mut |locked| {
+                    let r = self.transact(&writes, &slots, locked);
+                    let (r, appended) = match r {
+                        Ok((done, appended)) => (Ok(done), Some(appended)),
+                        Err(e) => (Err(e), None),
+                    };
+                    out = Some(r);
+                    appended
+                });
+                match (held, out) {
+                    (Ok(()), Some(r)) => r,
+                    (Err(e), _) => Err(e),
+                    (Ok(()), None) => Err(sled::Error::ReportableBug(
+                        "the log ran no transaction".into(),
+                    )),
                 }
-                Ok::<_, ConflictableTransactionError<()>>(done)
-            },
-        );
+            }
+            (false, None) => Err(sled::Error::ReportableBug(
+                "appends to a log that is not set".into(),
+            )),
+        };
         let answers: Vec<Result<Done, StoreError>> = match result {
             Ok(done) => match wait {
                 Wait::Durable => match self.durable.sync().await {
@@ -188,22 +232,58 @@ impl Group {
                 },
                 Wait::Committed => done.into_iter().map(Ok).collect(),
             },
-            Err(e) => {
-                let e = match e {
-                    TransactionError::Storage(e) => e,
-                    TransactionError::Abort(()) => {
-                        sled::Error::ReportableBug("grouped transaction aborted".into())
-                    }
-                };
-                waiters
-                    .iter()
-                    .map(|_| Err(StoreError::Sled(e.clone())))
-                    .collect()
-            }
+            Err(e) => waiters
+                .iter()
+                .map(|_| Err(StoreError::Sled(e.clone())))
+                .collect(),
         };
+        if let (false, Some(log)) = (slots.is_empty(), self.log.get()) {
+            log.wake(&slots);
+        }
         for (waiter, answer) in waiters.into_iter().zip(answers) {
             let _ = waiter.send(answer);
         }
+    }
+
+    /// Run `writes` in one sled transaction over the store's trees and the
+    /// `locked` partitions (`slots`, in order); their answers and what
+    /// they appended.
+    fn transact(
+        &self,
+        writes: &[Write],
+        slots: &[Slot],
+        locked: &[Locked<'_>],
+    ) -> Result<(Vec<Done>, Appended), sled::Error> {
+        let t = &self.trees;
+        let mut trees = vec![&t.trades, &t.outbox, &t.stats, &t.stats_offsets];
+        trees.extend(locked.iter().map(|l| l.tree));
+        let result = trees.as_slice().transaction(|v: &Vec<TransactionalTree>| {
+            let (own, partitions) = v.split_at(4.min(v.len()));
+            let [trades, outbox, stats, stats_offsets] = own else {
+                return Err(ConflictableTransactionError::Storage(
+                    sled::Error::ReportableBug("a grouped transaction without its trees".into()),
+                ));
+            };
+            let appends = Appends::new(slots, partitions, locked);
+            let trees = Trees {
+                trades,
+                outbox,
+                stats,
+                stats_offsets,
+                log: &appends,
+            };
+            let mut done = Vec::with_capacity(writes.len());
+            for w in writes {
+                done.push(w(&trees)?);
+            }
+            Ok::<_, ConflictableTransactionError<()>>((done, appends.into_appended()))
+        });
+        result.map_err(|e| match e {
+            TransactionError::Storage(e) => e,
+            TransactionError::Abort(()) => {
+                sled::Error::ReportableBug("grouped transaction aborted".into())
+            }
+        })
     }
 }
 

@@ -11,6 +11,7 @@ mod audit;
 mod configs;
 mod group;
 mod identity;
+mod inline;
 mod memo;
 mod outbox;
 mod rekey;
@@ -28,6 +29,7 @@ use crate::durability::{DurabilityError, Durable};
 
 pub use apps::{AppRecord, AppSecret};
 pub use audit::{AuditFilter, AuditRecord};
+pub use inline::{Appended, Locked, Slot, TxLog};
 pub use outbox::{OutboxEntry, OutboxRecord};
 pub use stats::{Count, StatKind, StatsKey, StatsRow};
 pub use trades::{trade_key, trade_key_of, Accepted};
@@ -181,6 +183,14 @@ impl Store {
     fn unseal<T: DeserializeOwned>(&self, v: &[u8]) -> Result<T, StoreError> {
         let sealed = String::from_utf8_lossy(v);
         Ok(serde_json::from_slice(&self.keys.open_bytes(&sealed)?)?)
+    }
+
+    /// Append accepted trades' events to `log`'s partitions in their
+    /// acceptance's own transaction from now on, instead of the outbox
+    /// (`inline.rs`): `log` is the bus whose partitions live in this
+    /// store's database. Set once, before the first acceptance.
+    pub fn append_events_to(&self, log: Arc<dyn TxLog>) {
+        self.group.append_to(log);
     }
 
     /// Wait until everything written before this call is on disk (at most

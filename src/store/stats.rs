@@ -171,7 +171,7 @@ impl Store {
                 .insert(at.as_slice(), &(offset + 1).to_be_bytes())?;
             Ok(Done::Counted(Count::Added))
         });
-        match self.noted(self.group.apply(write, Wait::Committed).await)? {
+        match self.noted(self.group.apply(write, Vec::new(), Wait::Committed).await)? {
             Done::Counted(counted) => Ok(counted),
             Done::Accepted(..) => Err(StoreError::Transaction("a trade answered a count".into())),
         }

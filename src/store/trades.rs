@@ -1,7 +1,8 @@
 //! Trade idempotency ((cityNo, targetType, tradeNo) -> when, which
 //! acceptance, and the sealed content digest) and the notifier's delivered
 //! set, both kept `AKM_IDEMPOTENCY_DAYS` and then pruned. The idempotency
-//! record and the trade's outbox records are written in one sled
+//! record and the trade's events (appended to the embedded bus's
+//! partitions, or queued in the outbox) are written in one sled
 //! transaction, so a trade is either accepted with all its events or not
 //! at all, and never twice. The same entries arrive from the changelog
 //! (`akm.callback.state`) when another instance accepted or delivered.
@@ -71,9 +72,11 @@ fn stamp_of(v: &[u8]) -> i64 {
 impl Store {
     /// Record the trade under `key` with the `digest` of its content
     /// (sealed: the content holds personal data) as acceptance
-    /// `acceptance`, and queue `records`, atomically (in a group
-    /// transaction, `group.rs`), and answer once that is on disk. A new
-    /// acceptance answers the ids of its outbox records.
+    /// `acceptance`, and its `records`, atomically (in a group
+    /// transaction, `group.rs`), and answer once that is on disk. A record
+    /// whose topic lives in this database (the embedded bus) is appended
+    /// to its partition in that transaction (`inline.rs`); the others go
+    /// to the outbox, and a new acceptance answers their ids.
     pub async fn accept_trade(
         &self,
         key: &[u8],
@@ -84,7 +87,19 @@ impl Store {
     ) -> Result<(Accepted, Vec<u64>), StoreError> {
         let value = trade_value(now_ms, acceptance, &self.keys.seal_bytes(digest));
         let (keys, key, digest) = (self.keys.clone(), key.to_vec(), digest.to_vec());
-        let records: Vec<Vec<u8>> = records.iter().map(OutboxRecord::to_bytes).collect();
+        let mut inline = Vec::new();
+        let mut queued = Vec::new();
+        for r in records {
+            match self
+                .group
+                .log()
+                .and_then(|log| Some((log, log.slot(&r.topic, r.partition, &r.key)?)))
+            {
+                Some((log, slot)) => inline.push((slot, log.entry(&r.key, &r.headers, &r.payload))),
+                None => queued.push(r.to_bytes()),
+            }
+        }
+        let slots = inline.iter().map(|(s, _)| s.clone()).collect();
         let write: Write = Box::new(move |t: &Trees<'_>| {
             if let Some(seen) = t.trades.get(&key)? {
                 let same = keys
@@ -98,15 +113,18 @@ impl Store {
                 return Ok(Done::Accepted(decision, Vec::new()));
             }
             t.trades.insert(key.as_slice(), value.as_slice())?;
-            let mut ids = Vec::with_capacity(records.len());
-            for r in &records {
+            for (slot, entry) in &inline {
+                t.log.append(slot, entry)?;
+            }
+            let mut ids = Vec::with_capacity(queued.len());
+            for r in &queued {
                 let id = t.outbox.generate_id()?;
                 t.outbox.insert(&id.to_be_bytes(), r.as_slice())?;
                 ids.push(id);
             }
             Ok(Done::Accepted(Accepted::New, ids))
         });
-        let accepted = match self.noted(self.group.apply(write, Wait::Durable).await)? {
+        let accepted = match self.noted(self.group.apply(write, slots, Wait::Durable).await)? {
             Done::Accepted(a, ids) => (a, ids),
             Done::Counted(_) => {
                 return Err(StoreError::Transaction("a count answered a trade".into()))
