@@ -42,7 +42,6 @@ pub struct Durable {
     failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
-
 /// The key the watcher writes to find out whether the database still takes
 /// writes.
 const PROBE: &[u8] = b"\0akm.probe";
