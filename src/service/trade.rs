@@ -109,13 +109,12 @@ pub struct TradeDesk {
     /// Wakes the outbox relay.
     pub relay: Arc<Notify>,
     pub clock: SharedClock,
-    /// The changelog of the acceptances.
+    /// The changelog of the acceptances. When it is kept (Kafka: other
+    /// instances may own this node's partitions), an acceptance is
+    /// answered only once the relay has published it. On the embedded bus
+    /// this instance owns every partition for good, and the flush is the
+    /// answer's guarantee.
     pub state: StateLog,
-    /// Whether other instances may own this node's partitions (Kafka):
-    /// then an acceptance is answered only once the relay has published
-    /// it. On the embedded bus this instance owns every partition for
-    /// good, and the flush is the answer's guarantee.
-    pub shared: bool,
 }
 
 /// How long an acceptance waits for its changelog record to be published
@@ -295,7 +294,7 @@ impl TradeDesk {
                 // answered once the acceptance is on the changelog and the
                 // events on the bus: a retry at any instance, after any
                 // rebalance, finds it
-                if let Some(turn) = owner.filter(|_| self.shared) {
+                if let Some(turn) = owner.filter(|_| self.state.kept) {
                     let until = turn
                         .answer_by
                         .min(tokio::time::Instant::now() + PUBLISH_WAIT);

@@ -178,7 +178,6 @@ impl Wiring {
             relay: relay_wake.clone(),
             clock: clock.clone(),
             state: state.clone(),
-            shared,
         };
         let admin = Admin {
             store: store.clone(),
