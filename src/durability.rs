@@ -237,7 +237,7 @@ impl Flusher {
                 // they get here (group transactions, windowed workers,
                 // batched offsets), the flushes per callback are the same
                 // without the sleep, and the millisecond was only latency:
-                // callbacks +3 to +19 % without it (seventh session).
+                // callbacks +1 to +19 % without it (seventh session).
                 tokio::task::yield_now().await;
                 // Every ticket taken so far was taken after its write, so one
                 // flush covers all of them.
