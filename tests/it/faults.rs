@@ -61,8 +61,10 @@ fn burst(
                         {
                             Ok(r) if r.status().is_success() => {
                                 acked.lock().unwrap().insert(no.clone());
-                                // a paced burst: a few hundred a second
-                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                // paced: about 50 a second from four
+                                // clients, which Tansu's sqlite engine takes
+                                // around restarts (the broker guide)
+                                tokio::time::sleep(Duration::from_millis(80)).await;
                                 break;
                             }
                             _ => tokio::time::sleep(Duration::from_millis(20)).await,
