@@ -290,7 +290,11 @@ impl TradeDesk {
         {
             // answered once on disk (`accept_trade`)
             (Accepted::New, ids) => {
-                self.relay.notify_one();
+                // on the embedded bus the events are on their partitions
+                // already (`store/inline.rs`): nothing for the relay
+                if !ids.is_empty() {
+                    self.relay.notify_one();
+                }
                 // answered once the acceptance is on the changelog and the
                 // events on the bus: a retry at any instance, after any
                 // rebalance, finds it
