@@ -14,7 +14,9 @@
 //! shared machine; the baseline's row is the median of all its runs.
 //! With `AKM_BENCH_KAFKA_BROKERS` set, it also measures transcode on a
 //! Kafka bus (a second platform, role `all`, topics under a fresh prefix),
-//! at 32 connections and at one.
+//! at 32 connections and at one. That platform takes the Kafka client
+//! settings from the environment as a node does (`AKM_KAFKA_FETCH_WAIT_MS`,
+//! `AKM_KAFKA_PROPERTIES`).
 //!
 //!     cargo bench --bench pipeline            # 3 runs x 10 s per row
 //!     AKM_BENCH_KAFKA_BROKERS=127.0.0.1:9092 cargo bench --bench pipeline
@@ -40,15 +42,27 @@ use deploy::{deploy, Deployed};
 akm::allocator!();
 use run::{measure, paired_ratio, peak_rss_mib, rounds, row, Plan, Row, Spec};
 
-/// The Kafka rows: a platform on the broker `brokers`, config at the city.
-async fn kafka_rows(plan: Plan, brokers: String) -> Vec<Row> {
+/// The Kafka rows: a platform on the broker `brokers`, config at the city;
+/// and the client settings they ran with.
+async fn kafka_rows(plan: Plan, brokers: String) -> (Vec<Row>, String) {
     let prefix = format!("bench{}.", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // the Kafka client settings a deployed node would take from its
+    // environment (`AKM_KAFKA_FETCH_WAIT_MS`, `AKM_KAFKA_PROPERTIES`)
+    let env = Settings::load(None).expect("AKM_* settings");
     let settings = Settings {
         bus: BusKind::Kafka,
         kafka_brokers: brokers,
         topic_prefix: prefix.clone(),
+        kafka_fetch_wait: env.kafka_fetch_wait,
+        kafka_properties: env.kafka_properties,
         ..Settings::default()
     };
+    let described = format!(
+        "broker {}, fetch.wait.max.ms {} (AKM_KAFKA_FETCH_WAIT_MS), passed through: {:?} (AKM_KAFKA_PROPERTIES)",
+        settings.kafka_brokers,
+        settings.kafka_fetch_wait.as_millis(),
+        settings.kafka_config().unwrap_or_default()
+    );
     let topics = akm::bus::Topics::new(&prefix).expect("topics");
     akm::bus::KafkaBus::connect(akm::bus::KafkaOptions::from_settings(&settings), topics)
         .await
@@ -75,7 +89,7 @@ async fn kafka_rows(plan: Plan, brokers: String) -> Vec<Row> {
         ]
     });
     d.p.shutdown().await;
-    rows
+    (rows, described)
 }
 
 #[tokio::main]
@@ -196,10 +210,16 @@ async fn main() {
     let drain = t.elapsed();
     let rss = peak_rss_mib();
     d.p.shutdown().await;
+    let mut kafka = None;
     if let Ok(brokers) = std::env::var("AKM_BENCH_KAFKA_BROKERS") {
-        rows.extend(kafka_rows(plan, brokers).await);
+        let (kafka_rows, settings) = kafka_rows(plan, brokers).await;
+        rows.extend(kafka_rows);
+        kafka = Some(settings);
     }
     print_table(&rows);
+    if let Some(settings) = kafka {
+        println!("\nKafka rows: {settings}");
+    }
     println!("\n{accepted} accepted callbacks all pushed {drain:.2?} after the last was accepted");
     println!("peak RSS of the embedded platform (and this driver): {rss:.0} MiB");
     println!(

@@ -128,14 +128,51 @@ impl KafkaOptions {
     fn base(&self, kind: ClientKind) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        self.pass_through(kind, c)
+    }
+}
+
+impl KafkaOptions {
+    /// A producer's config: idempotent, `acks=all`, a 2 ms linger; the
+    /// passed-through properties win over these defaults (`linger.ms=0`
+    /// for the lowest latency).
+    fn producer_config(&self) -> ClientConfig {
+        let mut c = self.base(ClientKind::Producer);
+        c.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", self.message_timeout_ms.to_string());
+        self.pass_through(ClientKind::Producer, c)
+    }
+
+    /// A group member's config; the passed-through properties win over
+    /// these defaults.
+    fn consumer_config(&self, group: &str, fetch_wait_ms: u64) -> ClientConfig {
+        let mut c = self.base(ClientKind::Consumer);
+        c.set("group.id", group)
+            // offsets are stored when a record is done (`commit`) and
+            // committed by librdkafka every interval, on revoke and on
+            // close: one commit request per interval, not per record
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", COMMIT_INTERVAL_MS)
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
+        self.pass_through(ClientKind::Consumer, c)
+    }
+
+    /// `c` with the passed-through properties of its kind set over it.
+    fn pass_through(&self, kind: ClientKind, mut c: ClientConfig) -> ClientConfig {
         for (k, v) in self.properties.iter().filter(|(k, _)| kind.takes(k)) {
             c.set(k, v);
         }
         c
     }
-}
 
-impl KafkaOptions {
     /// The Kafka settings of a node's configuration.
     pub fn from_settings(s: &crate::config::Settings) -> Self {
         KafkaOptions {
@@ -191,18 +228,10 @@ impl KafkaBus {
 
     async fn new_producer(opts: &KafkaOptions) -> Result<FutureProducer, BusError> {
         let o = opts.clone();
-        tokio::task::spawn_blocking(move || {
-            o.base(ClientKind::Producer)
-                .set("enable.idempotence", "true")
-                .set("acks", "all")
-                .set("linger.ms", "2")
-                .set("partitioner", "murmur2_random")
-                .set("message.timeout.ms", o.message_timeout_ms.to_string())
-                .create::<FutureProducer>()
-        })
-        .await
-        .map_err(task("create producer"))?
-        .map_err(BusError::kafka("create producer"))
+        tokio::task::spawn_blocking(move || o.producer_config().create::<FutureProducer>())
+            .await
+            .map_err(task("create producer"))?
+            .map_err(BusError::kafka("create producer"))
     }
 
     /// The node's producer now.
@@ -252,28 +281,8 @@ impl KafkaBus {
         let assignment = Arc::new(AtomicU64::new(super::new_assignment()));
         let numbered = assignment.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = o.base(ClientKind::Consumer);
-            c.set("group.id", &group)
-                // offsets are stored when a record is done (`commit`) and
-                // committed by librdkafka every interval, on revoke and on
-                // close: one commit request per interval, not per record
-                .set("enable.auto.commit", "true")
-                .set("auto.commit.interval.ms", COMMIT_INTERVAL_MS)
-                .set("enable.auto.offset.store", "false")
-                .set("auto.offset.reset", "earliest")
-                .set("enable.partition.eof", "false")
-                .set("fetch.wait.max.ms", fetch_wait.to_string())
-                .set("session.timeout.ms", "10000")
-                .set("heartbeat.interval.ms", "1000");
-            // passed-through properties win over these defaults
-            for (k, v) in o
-                .properties
-                .iter()
-                .filter(|(k, _)| ClientKind::Consumer.takes(k))
-            {
-                c.set(k, v);
-            }
-            c.create_with_context::<_, Inner>(Assigned(tx, numbered))
+            o.consumer_config(&group, fetch_wait)
+                .create_with_context::<_, Inner>(Assigned(tx, numbered))
         })
         .await
         .map_err(task("create consumer"))?
@@ -664,7 +673,43 @@ impl Drop for KafkaConsumer {
 
 #[cfg(test)]
 mod tests {
-    use super::ClientKind;
+    use super::{ClientKind, KafkaOptions};
+
+    fn options(properties: &[(&str, &str)]) -> KafkaOptions {
+        KafkaOptions {
+            brokers: "127.0.0.1:9092".into(),
+            fetch_wait_ms: 10,
+            message_timeout_ms: 30_000,
+            properties: properties
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn passed_through_properties_win_over_the_clients_defaults() {
+        let plain = options(&[]);
+        assert_eq!(plain.producer_config().get("linger.ms"), Some("2"));
+        assert_eq!(
+            plain.consumer_config("g", 10).get("fetch.wait.max.ms"),
+            Some("10")
+        );
+        let tuned = options(&[
+            ("linger.ms", "0"),
+            ("fetch.wait.max.ms", "3"),
+            ("auto.commit.interval.ms", "200"),
+        ]);
+        let producer = tuned.producer_config();
+        assert_eq!(producer.get("linger.ms"), Some("0"));
+        assert_eq!(producer.get("acks"), Some("all"));
+        assert_eq!(producer.get("fetch.wait.max.ms"), None);
+        let consumer = tuned.consumer_config("g", 10);
+        assert_eq!(consumer.get("fetch.wait.max.ms"), Some("3"));
+        assert_eq!(consumer.get("auto.commit.interval.ms"), Some("200"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(consumer.get("group.id"), Some("g"));
+    }
 
     #[test]
     fn each_client_gets_the_properties_it_reads() {
