@@ -180,13 +180,21 @@ enum TopicsAction {
     Apply,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is one line on stderr (its causes joined
+/// with `: `) and exit status 1, never a Rust backtrace, whatever
+/// `RUST_BACKTRACE` says: a 4xx from `akm call` is an answer, not a crash.
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    logging()?;
-    let result = run(cli);
+    let result = logging().and_then(|()| run(cli));
     #[cfg(feature = "otlp")]
     akm::otlp::shutdown();
-    result
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// The subscriber below the env filter.

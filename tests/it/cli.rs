@@ -187,6 +187,27 @@ async fn akm_apps_and_akm_call_provision_and_sign() {
         &body,
     ]));
     assert_eq!(answer["errCode"], "200", "{answer}");
+    // an error answer: printed, exit status 1, one line on stderr and no
+    // backtrace even when one is asked for
+    let out = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(s(&[
+            "call",
+            "--app",
+            "cli-term",
+            "--secret",
+            &secret,
+            "POST",
+            &format!("{city}/api/v1/transcode"),
+            "{}",
+        ]))
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout} {stderr}");
+    assert!(stdout.contains("\"errCode\":\"4"), "{stdout}");
+    assert_eq!(stderr.trim(), "Error: HTTP 400", "{stderr}");
 }
 
 #[test]
