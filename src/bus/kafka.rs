@@ -126,9 +126,14 @@ impl KafkaOptions {
     /// A client config with the brokers and the passed-through properties
     /// that apply to this kind of client.
     fn base(&self, kind: ClientKind) -> ClientConfig {
+        self.pass_through(kind, self.brokers())
+    }
+
+    /// A config with only the brokers.
+    fn brokers(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
-        self.pass_through(kind, c)
+        c
     }
 }
 
@@ -137,7 +142,7 @@ impl KafkaOptions {
     /// passed-through properties win over these defaults (`linger.ms=0`
     /// for the lowest latency).
     fn producer_config(&self) -> ClientConfig {
-        let mut c = self.base(ClientKind::Producer);
+        let mut c = self.brokers();
         c.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
@@ -149,7 +154,7 @@ impl KafkaOptions {
     /// A group member's config; the passed-through properties win over
     /// these defaults.
     fn consumer_config(&self, group: &str, fetch_wait_ms: u64) -> ClientConfig {
-        let mut c = self.base(ClientKind::Consumer);
+        let mut c = self.brokers();
         c.set("group.id", group)
             // offsets are stored when a record is done (`commit`) and
             // committed by librdkafka every interval, on revoke and on

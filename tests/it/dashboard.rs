@@ -10,9 +10,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// Bounded: a request that never answers fails naming its URL, rather than
+/// holding the test until the watchdog stops the whole binary.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
+        .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
 }

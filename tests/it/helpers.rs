@@ -136,7 +136,11 @@ pub async fn spawn_clocked(f: impl FnOnce(&mut Settings), clock: akm::clock::Sha
         settings: s,
         clock,
         signers: operator.into_iter().map(|o| ("operator", o)).collect(),
-        http: reqwest::Client::new(),
+        // bounded, so a request that never answers fails naming its URL
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
         _dir: dir,
     };
     if app.signers.contains_key("operator") {
